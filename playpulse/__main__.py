@@ -1,0 +1,3 @@
+from playpulse.cli import main
+
+main()

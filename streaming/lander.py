@@ -1,0 +1,247 @@
+"""The lander: consumes `playback.events` and archives every event once in the Parquet lake.
+
+Guarantees, also across a SIGKILL at any instant:
+- No loss: offsets are committed only after the files holding the events are durable
+  (written, fsynced, renamed), so a crash replays at most what was not yet committed.
+- No duplicates: events are deduplicated on `event_id` within each Kafka partition and event
+  hour. A user's events share a partition (key = user_id), so a replayed batch, a beacon the
+  client sent twice or a producer retry all meet the ids already landed. The ids of a
+  (partition, hour) are loaded from that partition's lake files the first time the hour is
+  touched, and kept for the most recent `dedup_hours` hours touched per partition.
+- Pseudonymized: user ids are replaced by their keyed hash before anything is written.
+- Bad input is data: a message that does not decode goes to `playback.events.dlq` with the
+  reason in its headers, and is counted; it never stops the lander.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from ingest.dead_letter import DeadLetters
+from playpulse.config import Settings
+from schemas.events import EVENT_SCHEMA, from_avro_records
+from schemas.registry import RegistryClient, event_serde
+from schemas.serde import AvroSerde, SerializationError
+from schemas.topics import EVENTS
+from warehouse import lake
+from warehouse.pseudonym import Pseudonymizer, load_or_create_key
+
+__all__ = ["Lander", "LanderStats", "run_lander"]
+
+log = logging.getLogger("playpulse.lander")
+_HOUR_MS = 3_600_000
+
+
+@dataclass
+class LanderStats:
+    consumed: int = 0
+    landed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    files: int = 0
+    flushes: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def line(self) -> str:
+        rate = self.consumed / max(time.monotonic() - self.started, 1e-9)
+        return (
+            f"consumed={self.consumed} landed={self.landed} duplicates={self.duplicates} "
+            f"dead_lettered={self.dead_lettered} files={self.files} rate={rate:,.0f}/s"
+        )
+
+
+class _PartitionBuffer:
+    """Decoded events of one Kafka partition waiting for the next flush."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.first_offset: int | None = None
+        self.next_offset: int | None = None
+
+    def add(self, record: dict[str, Any], offset: int) -> None:
+        if self.first_offset is None:
+            self.first_offset = offset
+        self.records.append(record)
+        self.next_offset = offset + 1
+
+
+class Lander:
+    """One lander process: a member of the lander consumer group."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        serde: AvroSerde,
+        *,
+        dedup_hours: int = 6,
+        poll_batch: int = 10_000,
+    ) -> None:
+        self.settings = settings
+        self.serde = serde
+        self.lake_dir = settings.lake_dir
+        self.stats = LanderStats()
+        self.dedup_hours = dedup_hours
+        self.poll_batch = poll_batch
+        key = (
+            settings.pseudonym_key.get_secret_value().encode()
+            if settings.pseudonym_key
+            else load_or_create_key(settings.data_dir / "secrets" / "pseudonym.key")
+        )
+        self.pseudonymizer = Pseudonymizer(key)
+        self._buffers: dict[int, _PartitionBuffer] = {}
+        self._seen: dict[int, OrderedDict[int, set[str]]] = {}
+        self._stopping = False
+        self.dead_letters = DeadLetters(settings.kafka)
+        self.consumer = Consumer(
+            {
+                **settings.kafka.client_config(),
+                "group.id": settings.lander_group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": settings.kafka.session_timeout_ms,
+                "max.poll.interval.ms": 300_000,
+            }
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def run(self, idle_exit_s: float | None = None, report_every_s: float = 10.0) -> LanderStats:
+        """Consume until `stop()` (or SIGTERM/SIGINT); optionally exit after `idle_exit_s` without input."""
+        self.consumer.subscribe([EVENTS.name], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        last_flush = last_report = last_input = time.monotonic()
+        try:
+            while not self._stopping:
+                messages = self.consumer.consume(self.poll_batch, timeout=0.5)
+                now = time.monotonic()
+                if messages:
+                    last_input = now
+                    self._accept(messages)
+                buffered = sum(len(b.records) for b in self._buffers.values())
+                if buffered >= self.settings.lander_flush_events or (
+                    buffered and now - last_flush >= self.settings.lander_flush_s
+                ):
+                    self.flush()
+                    last_flush = now
+                if now - last_report >= report_every_s:
+                    log.info("lander %s", self.stats.line())
+                    last_report = now
+                if idle_exit_s is not None and now - last_input >= idle_exit_s:
+                    break
+            self.flush()
+        finally:
+            self.consumer.close()
+            self.dead_letters.flush()
+        log.info("lander stopped: %s", self.stats.line())
+        return self.stats
+
+    # -- consuming -----------------------------------------------------------------------------
+    def _accept(self, messages: list[Message]) -> None:
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", error)
+                continue
+            self.stats.consumed += 1
+            partition, offset = message.partition(), message.offset()
+            buffer = self._buffers.setdefault(partition, _PartitionBuffer())
+            try:
+                record = self.serde.decode(message.value())
+            except SerializationError as exc:
+                self.dead_letters.send(message, reason="undecodable", detail=str(exc))
+                self.stats.dead_lettered += 1
+                buffer.next_offset = offset + 1
+                buffer.first_offset = offset if buffer.first_offset is None else buffer.first_offset
+                continue
+            buffer.add(record, offset)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._seen[tp.partition] = OrderedDict()
+            lake.remove_temporary(self.lake_dir, prefix=f"p{tp.partition:02d}-")
+        log.info("assigned partitions %s", [tp.partition for tp in partitions])
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {tp.partition for tp in partitions}
+        self.flush(only=revoked)
+        for partition in revoked:
+            self._buffers.pop(partition, None)
+            self._seen.pop(partition, None)
+        log.info("revoked partitions %s", sorted(revoked))
+
+    # -- writing -------------------------------------------------------------------------------
+    def _seen_ids(self, partition: int, hour: int) -> set[str]:
+        """Event ids already in the lake for (partition, hour), loaded from its files once."""
+        hours = self._seen.setdefault(partition, OrderedDict())
+        if hour not in hours:
+            files = lake.list_files(self.lake_dir, prefix=f"p{partition:02d}-", hour_index=hour)
+            hours[hour] = lake.read_event_ids(files)
+            while len(hours) > self.dedup_hours:
+                hours.popitem(last=False)
+        hours.move_to_end(hour)
+        return hours[hour]
+
+    def flush(self, only: set[int] | None = None) -> None:
+        """Write buffered events to the lake, durably, then commit their offsets."""
+        commits: list[TopicPartition] = []
+        for partition, buffer in list(self._buffers.items()):
+            if (only is not None and partition not in only) or buffer.next_offset is None:
+                continue
+            if buffer.records:
+                self._write(partition, buffer)
+            commits.append(TopicPartition(EVENTS.name, partition, buffer.next_offset))
+            self._buffers[partition] = _PartitionBuffer()
+        self.dead_letters.flush()
+        if commits:
+            self.consumer.commit(offsets=commits, asynchronous=False)
+            self.stats.flushes += 1
+
+    def _write(self, partition: int, buffer: _PartitionBuffer) -> None:
+        table = from_avro_records(buffer.records)
+        for hour, rows in lake.iter_hour_groups(table):
+            seen = self._seen_ids(partition, hour)
+            ids = rows["event_id"]
+            # Drop ids already landed, then repeats inside this batch (the first one wins).
+            if seen:
+                rows = rows.filter(pc.invert(pc.is_in(rows["event_id"], value_set=pa.array(list(seen), pa.string()))))
+            unique_idx = _first_occurrences(rows["event_id"])
+            self.stats.duplicates += len(ids) - len(unique_idx)
+            if len(unique_idx) == 0:
+                continue
+            rows = self.pseudonymizer.apply(rows.take(unique_idx)).cast(EVENT_SCHEMA)
+            stem = f"p{partition:02d}-o{buffer.first_offset:012d}-{time.time_ns():x}"
+            lake.write_atomic(rows, lake.hour_dir(self.lake_dir, hour) / f"{stem}.parquet")
+            seen.update(rows["event_id"].to_pylist())
+            self.stats.landed += rows.num_rows
+            self.stats.files += 1
+
+
+def _first_occurrences(ids: pa.ChunkedArray) -> pa.Array:
+    """Row numbers of the first occurrence of each distinct id, in row order."""
+    if len(ids) == 0:
+        return pa.array([], pa.int64())
+    numbered = pa.table({"id": ids, "row": pa.array(np.arange(len(ids)))})
+    first = numbered.group_by("id", use_threads=False).aggregate([("row", "min")])["row_min"]
+    return pa.array(np.sort(first.to_numpy()))
+
+
+def run_lander(settings: Settings, idle_exit_s: float | None = None) -> LanderStats:
+    """Entry point of `playpulse land`: runs one lander until SIGTERM/SIGINT."""
+    with RegistryClient(settings.registry.url) as registry:
+        serde = event_serde(registry)
+        lander = Lander(settings, serde)
+        signal.signal(signal.SIGTERM, lander.stop)
+        signal.signal(signal.SIGINT, lander.stop)
+        return lander.run(idle_exit_s=idle_exit_s)

@@ -1,0 +1,42 @@
+"""Shared fixtures: settings in a temporary data directory, and the real local stack on free ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from playpulse.config import Settings, load_settings
+from playpulse.stack import LocalStack
+from tests.support.net import free_port
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings pointing at a private data directory and free loopback ports."""
+    for name in [n for n in __import__("os").environ if n.startswith("PLAYPULSE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return load_settings(
+        data_dir=tmp_path / "data",
+        kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"},
+        registry={"url": f"http://127.0.0.1:{free_port()}"},
+        lander_flush_s=1.0,
+        lander_flush_events=5_000,
+    )
+
+
+@pytest.fixture
+def start_stack(settings: Settings) -> Iterator[Callable[..., LocalStack]]:
+    """Start the real local stack (Tansu broker, registry, chosen workers); stopped after the test."""
+    stacks: list[LocalStack] = []
+
+    def start(workers: tuple[str, ...] = ("lander",)) -> LocalStack:
+        stack = LocalStack(settings, workers=workers).start()
+        stacks.append(stack)
+        return stack
+
+    yield start
+    for stack in stacks:
+        stack.stop()

@@ -1,0 +1,99 @@
+"""`playpulse up` / `down` as a user runs them: everything starts, and nothing is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from playpulse.config import Settings
+from playpulse.processes import pid_alive
+from schemas.topics import TOPICS
+
+pytestmark = pytest.mark.integration
+
+
+def _up(settings: Settings) -> tuple[subprocess.Popen[bytes], dict]:
+    env = {
+        **os.environ,
+        "PLAYPULSE_DATA_DIR": str(settings.data_dir),
+        "PLAYPULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "PLAYPULSE_REGISTRY__URL": settings.registry.url,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "playpulse", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    state_file = settings.data_dir / "run" / "stack.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            if "lander" in state["children"]:
+                return process, state
+        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        time.sleep(0.2)
+    raise AssertionError("playpulse up did not start its children within 60 s")
+
+
+def _children_gone(pids: list[int], timeout_s: float = 20) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any(pid_alive(pid) for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_up_creates_topics_and_serves_registry_then_down_stops_all(settings: Settings) -> None:
+    process, state = _up(settings)
+    children = list(state["children"].values())
+    assert set(state["children"]) == {"broker", "registry", "lander"}
+    topics = AdminClient(settings.kafka.client_config()).list_topics(timeout=10).topics
+    for spec in TOPICS:
+        assert len(topics[spec.name].partitions) == spec.partitions
+    assert httpx.get(f"{settings.registry.url}/subjects").json() == ["playback.events-value"]
+
+    down = subprocess.run(
+        [sys.executable, "-m", "playpulse", "down"],
+        env={**os.environ, "PLAYPULSE_DATA_DIR": str(settings.data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert down.stdout.strip() == "stopped"
+    assert process.wait(timeout=30) == 0
+    assert _children_gone(children)
+    assert not (settings.data_dir / "run" / "stack.json").exists()
+
+
+def test_a_killed_supervisor_leaves_no_process_behind(settings: Settings) -> None:
+    process, state = _up(settings)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert _children_gone(list(state["children"].values()))
+
+
+def test_ctrl_c_stops_everything(settings: Settings) -> None:
+    process, state = _up(settings)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    assert _children_gone(list(state["children"].values()))
+    assert b"playpulse is down" in (process.stdout.read() if process.stdout else b"")
+
+
+def test_registry_state_is_durable_across_stacks(settings: Settings, start_stack) -> None:
+    stack = start_stack(workers=())
+    first = httpx.get(f"{settings.registry.url}/subjects/playback.events-value/versions/latest").json()
+    stack.stop()
+    start_stack(workers=())
+    again = httpx.get(f"{settings.registry.url}/subjects/playback.events-value/versions/latest").json()
+    assert again["id"] == first["id"] and again["version"] == 1
+    assert Path(settings.data_dir / "registry.sqlite").exists()

@@ -16,7 +16,7 @@ from schemas.events import playback_event_schema
 from schemas.serde import AvroSerde
 from schemas.topics import EVENTS
 
-__all__ = ["RegistryClient", "RegistryError", "event_serde", "subject_for"]
+__all__ = ["RegistryClient", "RegistryError", "UnknownSchemaId", "event_serde", "subject_for"]
 
 _MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -27,6 +27,10 @@ class RegistryError(RuntimeError):
     def __init__(self, message: str, status: int | None = None, error_code: int | None = None) -> None:
         super().__init__(message)
         self.status, self.error_code = status, error_code
+
+
+class UnknownSchemaId(RegistryError, LookupError):
+    """The registry answered that no schema has this id."""
 
 
 def subject_for(topic: str) -> str:
@@ -80,7 +84,13 @@ class RegistryClient:
 
     def schema(self, schema_id: int) -> dict[str, Any]:
         if schema_id not in self._schemas:
-            self._schemas[schema_id] = json.loads(self._call("GET", f"/schemas/ids/{schema_id}")["schema"])
+            try:
+                answer = self._call("GET", f"/schemas/ids/{schema_id}")
+            except RegistryError as exc:
+                if exc.status == 404:
+                    raise UnknownSchemaId(str(exc), exc.status, exc.error_code) from exc
+                raise
+            self._schemas[schema_id] = json.loads(answer["schema"])
         return self._schemas[schema_id]
 
     def latest(self, subject: str) -> tuple[int, dict[str, Any]]:

@@ -38,8 +38,9 @@ def split_wire(data: bytes) -> tuple[int, memoryview]:
 class AvroSerde:
     """Encode and decode records of one Avro schema, registered under `schema_id`.
 
-    `writer_schemas` resolves the id found in a message to its writer schema (the registry);
-    without it only messages written under `schema_id` itself can be decoded.
+    `writer_schemas` resolves the id found in a message to its writer schema (the registry) and
+    raises `LookupError` for an unknown id; without it only messages written under `schema_id`
+    itself can be decoded.
     """
 
     def __init__(
@@ -81,6 +82,9 @@ class AvroSerde:
                 raise SerializationError(
                     f"message has schema id {schema_id}, this reader only knows id {self.schema_id}"
                 )
-            writer = fastavro.parse_schema(dict(self._writer_schemas(schema_id)))
+            try:
+                writer = fastavro.parse_schema(dict(self._writer_schemas(schema_id)))
+            except LookupError as exc:  # the registry does not know the id: bad input, not a bug
+                raise SerializationError(f"schema id {schema_id} is not registered") from exc
             found = self._readers[schema_id] = (writer, self._parsed)
         return found

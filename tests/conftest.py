@@ -12,6 +12,13 @@ from playpulse.stack import LocalStack
 from tests.support.net import free_port
 
 
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one chdb engine directory of the test session: chdb hosts one engine path per process,
+    so every test that opens ClickHouse uses this path with a database of its own."""
+    return tmp_path_factory.mktemp("chdb") / "engine"
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings pointing at a private data directory and free loopback ports."""

@@ -3,9 +3,10 @@
 - `stream_to_kafka`: every simulated event through the producer (Avro, key = user_id), in event
   time order, at a target rate or as fast as the broker takes them.
 - `backfill_lake`: weeks of history straight into the Parquet lake, pseudonymized like the
-  lander does, one file per hour named `sim-s{seed}.parquet`. The hours it covers are replaced
-  whole (files of earlier backfills there are removed first), so re-running a backfill is
-  idempotent; files the lander wrote are never touched.
+  lander does, one file per hour touched, named `sim-s{seed}-{start_ms}-{end_ms}.parquet`. A
+  run removes the files of an earlier run with the same seed and range first, so re-running a
+  backfill is idempotent; other files (other runs, the lander's) are never touched. Sessions
+  requested inside the range are emitted whole, so a run writes a few hours past its end.
 """
 
 from __future__ import annotations
@@ -137,10 +138,9 @@ def backfill_lake(
     pseudonymizer = pseudonymizer_for(settings)
     stats = RunStats(f"lake {settings.lake_dir}")
     start_ms, end_ms = _range(config)
-    for hour in range(start_ms // _HOUR_MS, -(-end_ms // _HOUR_MS)):
-        for old in lake.list_files(settings.lake_dir, prefix="sim-", hour_index=hour):
-            old.unlink()
-    stem = f"sim-s{config.seed}"
+    stem = f"sim-s{config.seed}-{start_ms}-{end_ms}"
+    for old in lake.list_files(settings.lake_dir, prefix=stem):
+        old.unlink()
     pending: list[pa.Table] = []
     written_until = start_ms // _HOUR_MS * _HOUR_MS
     started = time.monotonic()

@@ -51,6 +51,9 @@ def up(settings: Settings, no_workers: bool) -> None:
         stack.start()
         click.echo(f"kafka     {settings.kafka.bootstrap_servers}")
         click.echo(f"registry  {settings.registry.url}")
+        if "collector" in stack.workers:
+            collector = f"http://{settings.collector.host}:{settings.collector.port}"
+            click.echo(f"collector {collector} (API key in {settings.data_dir / 'secrets' / 'demo.key'})")
         click.echo(f"lake      {settings.lake_dir.resolve()}")
         click.echo(f"logs      {stack.log_dir.resolve()}")
         click.echo("playpulse is up; Ctrl-C or `playpulse down` stops it")
@@ -112,6 +115,12 @@ def land(settings: Settings, idle_exit: float | None) -> None:
 @click.option("--rate", default=0.0, show_default=True, help="Events/s into Kafka; 0 = as fast as possible.")
 @click.option("--ground-truth", type=click.Path(path_type=Path), default=None,
               help="Write incidents and experiments (the truth) as JSON here.")
+@click.option("--via", type=click.Choice(["kafka", "http"]), default="kafka", show_default=True,
+              help="With --to kafka: produce directly, or POST batches to the collector "
+                   "(then the default start is DAYS before now).")
+@click.option("--collector-url", default=None, help="With --via http. Default: from collector settings.")
+@click.option("--api-key", default=None,
+              help="With --via http. Default: $PLAYPULSE_API_KEY, else data_dir/secrets/demo.key.")
 @click.pass_obj
 def simulate(
     settings: Settings,
@@ -122,8 +131,25 @@ def simulate(
     days: float,
     rate: float,
     ground_truth: Path | None,
+    via: str = "kafka",
+    collector_url: str | None = None,
+    api_key: str | None = None,
 ) -> None:
-    """Simulate players: live into Kafka, or history straight into the lake."""
+    """Simulate players: live into Kafka (directly or through the collector), or history into the lake."""
+    if via == "http":
+        if target != "kafka":
+            raise click.UsageError("--via http sends live events through the collector: use --to kafka")
+        from ingest.collector.admin import simulate_via_http
+
+        start_ms = _day_start_ms(start_day.date()) if start_day else None
+        try:
+            stats = simulate_via_http(settings, seed=seed, users=users, days=days, start_ms=start_ms,
+                                      rate=rate or None, ground_truth=ground_truth, url=collector_url,
+                                      api_key=api_key)
+        except (OSError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(stats.summary())
+        return
     from ingest.simulation_runs import backfill_lake, simulation_config, stream_to_kafka
 
     today = datetime.now(UTC).date()
@@ -166,9 +192,9 @@ def sql(settings: Settings, query: str, fmt: str, output: Path | None) -> None:
 @click.pass_obj
 def dictionary(settings: Settings) -> None:
     """Print the data dictionary of every warehouse table (Markdown)."""
-    from warehouse.dictionary import markdown
+    from warehouse.dictionary import render_dictionary
 
-    click.echo(markdown())
+    click.echo(render_dictionary())
 
 
 @cli.group()
@@ -185,6 +211,66 @@ def schema_check() -> None:
     if problems:
         raise click.ClickException("incompatible schema change:\n  " + "\n  ".join(problems))
     click.echo("PlaybackEvent is BACKWARD compatible with every published version")
+
+
+# -- the collector -----------------------------------------------------------------------------
+@cli.command()
+@click.option("--host", default=None, help="Default: collector.host.")
+@click.option("--port", default=None, type=int, help="Default: collector.port.")
+@click.pass_obj
+def collect(settings: Settings, host: str | None, port: int | None) -> None:
+    """Run the HTTP beacon collector (also started by `playpulse up`)."""
+    from ingest.collector.server import run_collector
+
+    run_collector(settings, host, port)
+
+
+@cli.group()
+def keys() -> None:
+    """API keys of player applications for the collector (stored only as salted hashes)."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--rate", type=float, default=None, help="Events/s for this key [collector.rate_per_key].")
+@click.option("--burst", type=int, default=None, help="Burst for this key. Default: collector.burst_per_key.")
+@click.option("--require-signature", is_flag=True, help="Refuse requests without a valid body signature.")
+@click.pass_obj
+def keys_create(
+    settings: Settings, name: str, rate: float | None, burst: int | None, require_signature: bool
+) -> None:
+    """Create an API key for application NAME; the key is shown once, here."""
+    from ingest.collector.admin import create_key
+
+    key, secret, signing = create_key(settings, name, rate_per_s=rate, burst=burst,
+                                      require_signature=require_signature)
+    click.echo(f"key id          {key.key_id}")
+    click.echo(f"api key         {secret}")
+    click.echo(f"signing secret  {signing}")
+    click.echo("store both now: playpulse keeps only a salted hash of the key")
+
+
+@keys.command("list")
+@click.pass_obj
+def keys_list(settings: Settings) -> None:
+    """List API keys (ids, applications, status, limits; never the keys)."""
+    from ingest.collector.admin import list_keys
+
+    click.echo(list_keys(settings))
+
+
+@keys.command("revoke")
+@click.argument("id_or_name")
+@click.pass_obj
+def keys_revoke(settings: Settings, id_or_name: str) -> None:
+    """Revoke the key with this id, or every active key of this application; takes effect within a second."""
+    from ingest.collector.admin import revoke_keys
+
+    revoked = revoke_keys(settings, id_or_name)
+    if not revoked:
+        raise click.ClickException(f"no active key has the id or application name {id_or_name!r}")
+    for key in revoked:
+        click.echo(f"revoked {key.key_id} ({key.name})")
 
 
 # -- the demo ----------------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""DDSketch with 1% relative accuracy, vectorized over NumPy arrays, byte-compatible with `ddsketch`.
+
+Guarantee (Masson, Rim & Lee, VLDB 2019): for any quantile q, `quantile(q)` is within 1% relative
+error of the exact q-quantile of the values added, for values ≥ ~1e-300 (0 is counted exactly
+in the zero bucket; negative values are rejected — start-up times are never negative). Sketches
+merge exactly: the sketch of a union equals the merge of the sketches, so per-partition,
+per-minute sketches combine into any coarser slice or longer range.
+
+Index mapping and serialization are `ddsketch`'s own: the library's `LogarithmicMapping` and its
+protobuf `DDSketch` message. Bins are written sparse (`binCounts`), which the Java and Go
+implementations read; the Python library's reader only reads dense bins, so read stored sketches
+with `Sketch.from_bytes` (which reads both). Dense bins would cost 8 bytes for every key between
+the smallest and largest value (~300 keys for 10 ms..10 s), sparse ones ~11 bytes per non-empty
+bin — most per-minute rows hold a few dozen values. The library's `add` is
+one Python call per value: measured here at ~680 ns per value against ~12 ns per value for
+`keys_of` on a NumPy batch (printed by tests/streaming/test_sketch.py), so the streaming hot path
+computes keys in batch and keeps bins as arrays instead of using `ddsketch.DDSketch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ddsketch.pb.ddsketch_pb2 as pb
+import numpy as np
+from ddsketch.mapping import LogarithmicMapping
+
+__all__ = ["MAPPING", "RELATIVE_ACCURACY", "Sketch", "keys_of", "values_of"]
+
+RELATIVE_ACCURACY = 0.01
+MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
+# LogarithmicMapping: key(v) = ceil(log2(v) * multiplier) + offset.
+_MULTIPLIER = MAPPING._multiplier
+_OFFSET = MAPPING._offset
+_MIN_POSITIVE = MAPPING.min_possible
+
+
+def keys_of(values: np.ndarray) -> np.ndarray:
+    """Bin keys of strictly positive values (vectorized `MAPPING.key`)."""
+    return (np.ceil(np.log2(values) * _MULTIPLIER) + _OFFSET).astype(np.int32)
+
+
+def values_of(keys: np.ndarray) -> np.ndarray:
+    """Representative value of each bin key (vectorized `MAPPING.value`)."""
+    return np.power(2.0, (keys - _OFFSET) / _MULTIPLIER) * (2.0 / (1 + MAPPING.gamma))
+
+
+@dataclass
+class Sketch:
+    """Bins as sorted unique int32 keys with float64 counts, plus the count of zeros."""
+
+    keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    counts: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    zero_count: float = 0.0
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Sketch:
+        values = np.asarray(values, dtype=np.float64)
+        if values.size and values.min() < 0:
+            raise ValueError("DDSketch here holds non-negative values only (durations)")
+        positive = values[values >= _MIN_POSITIVE]
+        keys, counts = np.unique(keys_of(positive), return_counts=True)
+        return cls(keys.astype(np.int32), counts.astype(np.float64), float(values.size - positive.size))
+
+    @classmethod
+    def from_bins(cls, keys: np.ndarray, counts: np.ndarray, zero_count: float = 0.0) -> Sketch:
+        """A sketch from (key, count) pairs in any order, repeated keys added."""
+        unique, inverse = np.unique(np.asarray(keys, np.int32), return_inverse=True)
+        summed = np.bincount(inverse, weights=np.asarray(counts, np.float64), minlength=unique.size)
+        return cls(unique.astype(np.int32), summed, float(zero_count))
+
+    @property
+    def count(self) -> float:
+        return float(self.counts.sum()) + self.zero_count
+
+    def __add__(self, other: Sketch) -> Sketch:
+        return Sketch.from_bins(
+            np.concatenate([self.keys, other.keys]),
+            np.concatenate([self.counts, other.counts]),
+            self.zero_count + other.zero_count,
+        )
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile (0 ≤ q ≤ 1), as `ddsketch.DDSketch.get_quantile_value`; None when empty."""
+        total = self.count
+        if total == 0:
+            return None
+        rank = q * (total - 1)
+        if rank < self.zero_count:
+            return 0.0
+        cumulative = np.cumsum(self.counts)
+        index = int(np.searchsorted(cumulative, rank - self.zero_count, side="right"))
+        index = min(index, self.keys.size - 1)
+        return float(values_of(self.keys[index : index + 1])[0])
+
+    def quantiles(self, qs: tuple[float, ...]) -> list[float | None]:
+        return [self.quantile(q) for q in qs]
+
+    def to_bytes(self) -> bytes:
+        """The `ddsketch` protobuf message, with sparse bins."""
+        message = pb.DDSketch(
+            mapping=pb.IndexMapping(
+                gamma=MAPPING.gamma, indexOffset=_OFFSET, interpolation=pb.IndexMapping.NONE
+            ),
+            positiveValues=pb.Store(binCounts=dict(zip(self.keys.tolist(), self.counts.tolist(), strict=True))),
+            negativeValues=pb.Store(),
+            zeroCount=self.zero_count,
+        )
+        return message.SerializeToString()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Sketch:
+        message = pb.DDSketch.FromString(data)
+        if not np.isclose(message.mapping.gamma, MAPPING.gamma) or message.mapping.interpolation != 0:
+            raise ValueError(
+                f"sketch has mapping gamma={message.mapping.gamma}, interpolation="
+                f"{message.mapping.interpolation}; playpulse sketches use gamma={MAPPING.gamma}, logarithmic"
+            )
+        store = message.positiveValues
+        keys = list(store.binCounts.keys())
+        counts = [store.binCounts[k] for k in keys]
+        if store.contiguousBinCounts:
+            start = store.contiguousBinIndexOffset
+            keys += range(start, start + len(store.contiguousBinCounts))
+            counts += list(store.contiguousBinCounts)
+        return cls.from_bins(np.array(keys, np.int32), np.array(counts, np.float64), message.zeroCount)

@@ -371,16 +371,18 @@ QOE_MINUTE = _table(
         ),
         Column(
             "concurrent_plays",
-            I64,
-            "Sessions playing at some time in the window (started and not yet ended), count of distinct "
-            "sessions. Adds up over source partitions and disjoint slices, not over windows.",
+            F64,
+            "Average number of sessions in playback during the window: (playing_ms + rebuffer_ms) / 60 000. "
+            "A time average, so it adds up over source partitions and disjoint slices; average it over "
+            "windows.",
         ),
         Column(
             "late_events",
             I64,
-            "Events of this window that arrived after the watermark closed it (max event time seen minus "
-            "the allowed lateness), so they are not in this row's metrics; they are in the lake and the "
-            "nightly tables (count).",
+            "Events of this slice that arrived after the watermark (max event time seen minus the allowed "
+            "lateness) had closed their own window, counted in the window that was the partition's newest "
+            "when they arrived. They are in no row's other metrics; the lake and the nightly tables have "
+            "them (count).",
         ),
         Column(
             "provisional",

@@ -82,7 +82,7 @@ def ensure_topics(
         [NewTopic(s.name, s.partitions, 1, config=dict(s.config)) for s in wanted],
         operation_timeout=timeout_s,
     )
-    for name, future in futures.items():
+    for future in futures.values():
         try:
             future.result(timeout=timeout_s)
         except KafkaException as exc:

@@ -107,6 +107,15 @@ def land(settings: Settings, idle_exit: float | None) -> None:
     click.echo(stats.line())
 
 
+@cli.command()
+@click.pass_obj
+def stream(settings: Settings) -> None:
+    """Run the live QoE job: playback.events → per-minute QoE in qoe.minute and the warehouse."""
+    from streaming.qoe_job import run_stream
+
+    click.echo(str(run_stream(settings)))
+
+
 # -- data --------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--to", "target", type=click.Choice(["kafka", "lake"]), default="kafka", show_default=True)
@@ -120,7 +129,7 @@ def land(settings: Settings, idle_exit: float | None) -> None:
               help="Write incidents and experiments (the truth) as JSON here.")
 @click.option("--via", type=click.Choice(["kafka", "http"]), default="kafka", show_default=True,
               help="With --to kafka: produce directly, or POST batches to the collector "
-                   "(then the default start is DAYS before now).")
+                   "(then sessions start by default in the DAYS before now - 12 h, so they end before now).")
 @click.option("--collector-url", default=None, help="With --via http. Default: from collector settings.")
 @click.option("--api-key", default=None,
               help="With --via http. Default: $PLAYPULSE_API_KEY, else data_dir/secrets/demo.key.")

@@ -20,7 +20,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["KafkaSettings", "RegistrySettings", "Settings", "WarehouseSettings", "load_settings"]
+__all__ = [
+    "CollectorSettings",
+    "KafkaSettings",
+    "RegistrySettings",
+    "Settings",
+    "WarehouseSettings",
+    "load_settings",
+]
 
 
 class KafkaSettings(BaseModel):
@@ -75,6 +82,54 @@ class WarehouseSettings(BaseModel):
     clickhouse_dsn: SecretStr = SecretStr("chdb:///chdb")
 
 
+class CollectorSettings(BaseModel):
+    """The HTTP beacon collector (`playpulse collect`, started by `playpulse up`): address and limits."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=18080, ge=1, le=65535)
+    #: A request body (as sent, and again after gzip decoding) larger than this is refused with 413.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: A batch with more items than this is refused with 413; split it.
+    max_batch_items: int = Field(default=1_000, ge=1)
+    #: Default per-key token bucket: sustained events per second, and the burst it may save up.
+    #: `playpulse keys create --rate/--burst` overrides both for one key.
+    rate_per_key: float = Field(default=20_000.0, gt=0)
+    burst_per_key: int = Field(default=40_000, ge=1)
+    #: How far an event's `event_ts_ms` may be ahead of the collector clock, and how old it may be.
+    max_clock_skew_s: float = Field(default=300.0, ge=0)
+    max_event_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    #: Events (and, separately, dead letters) held in memory while the broker is slow or away;
+    #: when a batch does not fit, the collector answers 503 with Retry-After.
+    buffer_size: int = Field(default=100_000, ge=1)
+    #: The Retry-After seconds of a 503 (buffer full, broker unavailable).
+    retry_after_s: int = Field(default=5, ge=1)
+    #: Signed requests: how old the signature timestamp may be.
+    signature_max_age_s: float = Field(default=300.0, gt=0)
+    #: Server key from which per-key signing secrets are derived; generated into
+    #: `data_dir/secrets/collector-signing.key` on first use when not set.
+    signing_key: SecretStr | None = None
+    #: How often the collector re-reads the key store (a revoked key stops working within this).
+    key_refresh_s: float = Field(default=1.0, gt=0)
+    #: librdkafka `linger.ms` of the collector's producer.
+    linger_ms: int = Field(default=5, ge=0)
+    #: One JSON log line per request (errors and state changes are always logged).
+    access_log: bool = True
+
+    @model_validator(mode="after")
+    def _burst_holds_a_batch(self) -> CollectorSettings:
+        if self.burst_per_key < self.max_batch_items:
+            raise ValueError(
+                f"collector.burst_per_key ({self.burst_per_key}) must be at least collector.max_batch_items "
+                f"({self.max_batch_items}), or a full batch could never pass the rate limit"
+            )
+        if self.buffer_size < self.max_batch_items:
+            raise ValueError(
+                f"collector.buffer_size ({self.buffer_size}) must be at least collector.max_batch_items "
+                f"({self.max_batch_items}), or a full batch could never be buffered"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of playpulse. Create with `load_settings()`."""
 
@@ -89,11 +144,14 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     registry: RegistrySettings = RegistrySettings()
     warehouse: WarehouseSettings = WarehouseSettings()
+    collector: CollectorSettings = CollectorSettings()
     #: Key of the keyed hash that pseudonymizes user ids before the lake; generated into
     #: `data_dir/secrets/` on first use when not set. Set it explicitly in production.
     pseudonym_key: SecretStr | None = None
     #: Consumer group of the lander.
     lander_group: str = "playpulse-lander"
+    #: Consumer group of the QoE job.
+    qoe_group: str = "playpulse-qoe"
     #: The lander writes a file per partition when this many events are buffered, or after `lander_flush_s`.
     lander_flush_events: int = Field(default=200_000, ge=1)
     lander_flush_s: float = Field(default=10.0, gt=0)

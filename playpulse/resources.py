@@ -8,14 +8,17 @@ from warehouse import Warehouse, open_warehouse
 __all__ = ["open_configured_warehouse"]
 
 
-def open_configured_warehouse(settings: Settings, *, attach_lake: bool = True) -> Warehouse:
+def open_configured_warehouse(
+    settings: Settings, *, attach_lake: bool = True, create: bool = True
+) -> Warehouse:
     """The configured warehouse with every table created and the `events` view over the lake."""
     if settings.warehouse.backend == "duckdb":
         settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
         wh = open_warehouse("duckdb", duckdb_path=settings.duckdb_file)
     else:
         wh = open_warehouse("clickhouse", clickhouse_dsn=settings.clickhouse_dsn)
-    wh.create_tables()
+    if create:
+        wh.create_tables()
     if attach_lake:
         wh.attach_lake(settings.lake_dir)
     return wh

@@ -101,8 +101,10 @@ def contributions(events: pa.Table, partition: np.ndarray, assigned: Assigned) -
         "source_partition": pa.array(partition, pa.int32()),
         "window_start": pa.array(assigned.window_start, pa.int64()),
         **dims,
-        **{name: pc.if_else(counted, _int(value) if value.type == pa.bool_() else value, 0)
-           for name, value in metrics.items()},
+        **{
+            name: pc.if_else(counted, _int(value) if value.type == pa.bool_() else value, 0)
+            for name, value in metrics.items()
+        },
         "late_events": _int(late),
     }
     table = pa.table(columns).filter(keep)
@@ -123,7 +125,9 @@ def contributions(events: pa.Table, partition: np.ndarray, assigned: Assigned) -
     return table, sketch
 
 
-def _group(table: pa.Table, slices: Sequence[tuple[str, ...]], values: Sequence[str], extra: Sequence[str] = ()) -> pa.Table:
+def _group(
+    table: pa.Table, slices: Sequence[tuple[str, ...]], values: Sequence[str], extra: Sequence[str] = ()
+) -> pa.Table:
     """Sum `values` over every grouping set; dimensions outside a set become '*'."""
     out = []
     for dims in slices:
@@ -176,8 +180,11 @@ class QoeAggregator:
         metrics, _ = self._compact()
         if metrics is None:
             return set()
-        pairs = metrics.select(["source_partition", "window_start"]).group_by(
-            ["source_partition", "window_start"]).aggregate([])
+        pairs = (
+            metrics.select(["source_partition", "window_start"])
+            .group_by(["source_partition", "window_start"])
+            .aggregate([])
+        )
         return set(zip(pairs["source_partition"].to_pylist(), pairs["window_start"].to_pylist(), strict=True))
 
     def emit(
@@ -188,12 +195,16 @@ class QoeAggregator:
         metrics, sketches = self._compact()
         if metrics is None or not wanted:
             return QOE_MINUTE.arrow_schema.empty_table()
-        pick = pa.table({
-            "source_partition": pa.array([p for p, _ in wanted], pa.int32()),
-            "window_start": pa.array([w for _, w in wanted], pa.int64()),
-        })
+        pick = pa.table(
+            {
+                "source_partition": pa.array([p for p, _ in wanted], pa.int32()),
+                "window_start": pa.array([w for _, w in wanted], pa.int64()),
+            }
+        )
         rows = metrics.join(pick, ["source_partition", "window_start"], join_type="inner")
-        bins = sketches.join(pick, ["source_partition", "window_start"], join_type="inner") if sketches else None
+        bins = (
+            sketches.join(pick, ["source_partition", "window_start"], join_type="inner") if sketches else None
+        )
         if drop:
             self._metrics = [_anti(metrics, pick)]
             self._sketches = [_anti(sketches, pick)] if sketches is not None else []
@@ -209,7 +220,9 @@ def _anti(table: pa.Table, pick: pa.Table) -> pa.Table:
     return table.join(pick, ["source_partition", "window_start"], join_type="left anti")
 
 
-def _rows(rows: pa.Table, bins: pa.Table | None, provisional: bool, emitted_at_ms: int, window_ms: int) -> pa.Table:
+def _rows(
+    rows: pa.Table, bins: pa.Table | None, provisional: bool, emitted_at_ms: int, window_ms: int
+) -> pa.Table:
     keys = ["slice", *_KEY]
     rows = rows.sort_by([(k, "ascending") for k in keys])
     sketches: dict[tuple, Sketch] = {}
@@ -219,7 +232,11 @@ def _rows(rows: pa.Table, bins: pa.Table | None, provisional: bool, emitted_at_m
         group_keys = list(zip(*key_columns, strict=True))
         vst_key = bins["vst_key"].to_numpy()
         counts = bins["n"].to_numpy().astype(np.float64)
-        boundaries = [0] + [i for i in range(1, len(group_keys)) if group_keys[i] != group_keys[i - 1]] + [len(group_keys)]
+        boundaries = (
+            [0]
+            + [i for i in range(1, len(group_keys)) if group_keys[i] != group_keys[i - 1]]
+            + [len(group_keys)]
+        )
         for start, end in zip(boundaries[:-1], boundaries[1:], strict=True):
             k, c = vst_key[start:end], counts[start:end]
             zero = c[k == _ZERO_KEY].sum()
@@ -236,15 +253,19 @@ def _rows(rows: pa.Table, bins: pa.Table | None, provisional: bool, emitted_at_m
     n = rows.num_rows
     emitted_at = datetime.fromtimestamp(emitted_at_ms / 1000, tz=UTC)
     data = {
-        "window_start": pc.cast(pc.cast(rows["window_start"], pa.timestamp("ms")), pa.timestamp("ms", tz="UTC")),
+        "window_start": pc.cast(
+            pc.cast(rows["window_start"], pa.timestamp("ms")), pa.timestamp("ms", tz="UTC")
+        ),
         "slice": rows["slice"],
         **{d: rows[d] for d in QOE_DIMENSIONS},
         "source_partition": rows["source_partition"],
         "attempts": rows["attempts"],
         "starts": rows["starts"],
         "vst_sketch": pa.array([s.to_bytes() if s is not None else None for s in found], pa.binary()),
-        **{f"vst_p{round(q * 100)}_ms": pa.array([qs[i] for qs in quantiles], pa.float64())
-           for i, q in enumerate(QUANTILES)},
+        **{
+            f"vst_p{round(q * 100)}_ms": pa.array([qs[i] for qs in quantiles], pa.float64())
+            for i, q in enumerate(QUANTILES)
+        },
         "playing_ms": rows["playing_ms"],
         "rebuffer_ms": rows["rebuffer_ms"],
         "rebuffers": rows["rebuffers"],

@@ -102,7 +102,9 @@ class Sketch:
             mapping=pb.IndexMapping(
                 gamma=MAPPING.gamma, indexOffset=_OFFSET, interpolation=pb.IndexMapping.NONE
             ),
-            positiveValues=pb.Store(binCounts=dict(zip(self.keys.tolist(), self.counts.tolist(), strict=True))),
+            positiveValues=pb.Store(
+                binCounts=dict(zip(self.keys.tolist(), self.counts.tolist(), strict=True))
+            ),
             negativeValues=pb.Store(),
             zeroCount=self.zero_count,
         )

@@ -62,7 +62,9 @@ class PartitionWindows:
     open: dict[int, _Open] = field(default_factory=dict)
 
     @classmethod
-    def resume(cls, partition: int, checkpoint: Checkpoint | None, lateness_ms: int = 30_000) -> PartitionWindows:
+    def resume(
+        cls, partition: int, checkpoint: Checkpoint | None, lateness_ms: int = 30_000
+    ) -> PartitionWindows:
         windows = cls(partition, lateness_ms)
         if checkpoint is not None:
             if checkpoint.max_ts_before is not None:

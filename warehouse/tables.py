@@ -41,6 +41,7 @@ __all__ = [
     "QOE_DIMENSIONS",
     "QOE_MINUTE",
     "SESSIONS",
+    "STREAM_CHECKPOINTS",
     "TABLES",
     "Table",
     "table_spec",
@@ -399,6 +400,37 @@ QOE_MINUTE = _table(
     key=("window_start", "slice", *QOE_DIMENSIONS, "source_partition"),
     partition_column="window_start",
 )
+
+STREAM_CHECKPOINTS = _table(
+    "stream_checkpoints",
+    "Where each streaming job resumes each Kafka partition after a restart or a rebalance, with the "
+    "event-time state that makes the replay decide exactly as the first run did. Written by the jobs after "
+    "their output and before they commit offsets to Kafka; operators read it to see job progress.",
+    "One row per job x topic x partition, holding its latest checkpoint.",
+    [
+        Column("job", S, "Streaming job, e.g. qoe."),
+        Column("topic", S, "Kafka topic consumed, e.g. playback.events."),
+        Column("kafka_partition", I32, "Partition of the topic."),
+        Column("resume_offset", I64, "Offset to resume from: the first event of the oldest open window."),
+        Column(
+            "max_ts_before_ms",
+            I64,
+            "Largest event time (ms since epoch) of the events before resume_offset; NULL before any event.",
+            nullable=True,
+        ),
+        Column(
+            "closed_through_ms",
+            I64,
+            "Watermark (ms since epoch) below which every window is final and already written; NULL before "
+            "any window closed.",
+            nullable=True,
+        ),
+        Column("updated_at", TS, "When the checkpoint was written (UTC)."),
+    ],
+    key=("job", "topic", "kafka_partition"),
+    partition_column=None,
+)
+
 
 # --------------------------------------------------------------------------------------------
 # alerts: one row per incident, updated in place as it moves pending -> firing -> resolved.
@@ -793,6 +825,7 @@ TABLES: Mapping[str, Table] = {
         AB_READOUT,
         DEMAND_FORECAST,
         OCA_FILL_PLAN,
+        STREAM_CHECKPOINTS,
     )
 }
 

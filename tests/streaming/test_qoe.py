@@ -20,10 +20,26 @@ T0 = 1_763_726_400_000  # a window boundary
 
 def _event(ts: int, kind: str, **fields) -> dict:
     row = {f.name: None for f in EVENT_SCHEMA}
-    row.update(event_id=f"e{ts}{kind}", event_type=kind, event_ts_ms=ts, received_ts_ms=ts, user_id="u1",
-               session_id="s1", seq=0, title_id="t1", device_type="TV", device_os="tizen", app_version="1",
-               region="us-east", country="US", isp="comcast", cdn="oca", oca_id="oca-1", fatal=False,
-               experiments=[])
+    row.update(
+        event_id=f"e{ts}{kind}",
+        event_type=kind,
+        event_ts_ms=ts,
+        received_ts_ms=ts,
+        user_id="u1",
+        session_id="s1",
+        seq=0,
+        title_id="t1",
+        device_type="TV",
+        device_os="tizen",
+        app_version="1",
+        region="us-east",
+        country="US",
+        isp="comcast",
+        cdn="oca",
+        oca_id="oca-1",
+        fatal=False,
+        experiments=[],
+    )
     row.update(fields)
     return row
 
@@ -45,8 +61,12 @@ def _run(table: pa.Table, partitions: int = 1, batch_rows: int = 10_000, slices=
             assigned = clocks[p].assign(events["event_ts_ms"].to_numpy(), start + rows)
             aggregator.add(events, np.full(rows.size, p), assigned)
             closed = clocks[p].close()
-            final.append(aggregator.emit([(p, w) for w in closed], provisional=False, emitted_at_ms=0, drop=True))
-    final.append(aggregator.emit(sorted(aggregator.open_keys()), provisional=True, emitted_at_ms=0, drop=True))
+            final.append(
+                aggregator.emit([(p, w) for w in closed], provisional=False, emitted_at_ms=0, drop=True)
+            )
+    final.append(
+        aggregator.emit(sorted(aggregator.open_keys()), provisional=True, emitted_at_ms=0, drop=True)
+    )
     return pa.concat_tables(final)
 
 
@@ -62,7 +82,9 @@ def test_a_pinned_window() -> None:
             _event(T0 + 45_000, "PLAY_END", session_id="s2", end_reason="EXIT_BEFORE_START"),
             _event(T0 + 50_000, "PLAY_REQUEST", session_id="s3", device_type="MOBILE"),
             _event(T0 + 51_000, "ERROR", session_id="s3", device_type="MOBILE", fatal=True, error_code="DRM"),
-            _event(T0 + 51_000, "PLAY_END", session_id="s3", device_type="MOBILE", end_reason="START_FAILURE"),
+            _event(
+                T0 + 51_000, "PLAY_END", session_id="s3", device_type="MOBILE", end_reason="START_FAILURE"
+            ),
             _event(T0 + 95_000, "HEARTBEAT", bitrate_kbps=2_800, played_ms=60_000),  # closes window 0
             _event(T0 + 20_000, "SEEK", played_ms=1_000),  # late: window 0 is final by now
         ],
@@ -89,7 +111,9 @@ def test_a_pinned_window() -> None:
 
 @pytest.fixture(scope="module")
 def simulated() -> pa.Table:
-    return Simulator(SimulationConfig(seed=4, users=3_000, start_ms=T0, days=1 / 12, late_fraction=0.0)).table()
+    return Simulator(
+        SimulationConfig(seed=4, users=3_000, start_ms=T0, days=1 / 12, late_fraction=0.0)
+    ).table()
 
 
 def _exact(table: pa.Table) -> dict:
@@ -107,12 +131,16 @@ def _exact(table: pa.Table) -> dict:
 
 
 @pytest.mark.parametrize(("partitions", "batch_rows"), [(1, 100_000), (4, 7_001)])
-def test_simulated_traffic_matches_exact_metrics(simulated: pa.Table, partitions: int, batch_rows: int) -> None:
+def test_simulated_traffic_matches_exact_metrics(
+    simulated: pa.Table, partitions: int, batch_rows: int
+) -> None:
     rows = _run(simulated, partitions=partitions, batch_rows=batch_rows)
     assert pc.sum(rows["late_events"]).as_py() == 0
     region = rows.filter(pc.equal(rows["slice"], "region")).to_pandas()
     merged = region.groupby(["window_start", "region"]).agg(
-        attempts=("attempts", "sum"), starts=("starts", "sum"), playing_ms=("playing_ms", "sum"),
+        attempts=("attempts", "sum"),
+        starts=("starts", "sum"),
+        playing_ms=("playing_ms", "sum"),
         sketches=("vst_sketch", list),
     )
     exact = _exact(simulated)
@@ -122,7 +150,11 @@ def test_simulated_traffic_matches_exact_metrics(simulated: pa.Table, partitions
     checked = 0
     for (window, name), row in merged.iterrows():
         want = exact[(int(window.timestamp() * 1000), name)]
-        assert (row.attempts, row.starts, row.playing_ms) == (want["attempts"], want["starts"], want["playing_ms"])
+        assert (row.attempts, row.starts, row.playing_ms) == (
+            want["attempts"],
+            want["starts"],
+            want["playing_ms"],
+        )
         sketches = [Sketch.from_bytes(b) for b in row.sketches if b is not None]
         if want["vst"]:
             merged_sketch = sum(sketches[1:], sketches[0])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
+import ddsketch.pb.ddsketch_pb2 as pb
 import numpy as np
 import pytest
 from ddsketch import DDSketch
 from ddsketch.pb.proto import DDSketchProto
 
-import ddsketch.pb.ddsketch_pb2 as pb
 from streaming.sketch import RELATIVE_ACCURACY, Sketch, keys_of
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -17,7 +17,9 @@ RNG = np.random.default_rng(20261121)
 
 DISTRIBUTIONS = {
     "lognormal": lambda n: RNG.lognormal(np.log(1000), 0.6, n),
-    "bimodal": lambda n: np.concatenate([RNG.normal(800, 80, n // 2), RNG.normal(4000, 300, n - n // 2)]).clip(1),
+    "bimodal": lambda n: np.concatenate(
+        [RNG.normal(800, 80, n // 2), RNG.normal(4000, 300, n - n // 2)]
+    ).clip(1),
     "heavy_tail": lambda n: (RNG.pareto(1.5, n) + 1) * 300,
     "constant": lambda n: np.full(n, 1234.0),
     "integers_ms": lambda n: np.round(RNG.gamma(2.0, 600, n)).clip(1),
@@ -79,7 +81,8 @@ def test_bytes_are_the_ddsketch_protobuf() -> None:
     assert Sketch.from_bytes(data).quantiles(QUANTILES) == ours.quantiles(QUANTILES)
     message = pb.DDSketch.FromString(data)
     assert message.mapping.gamma == pytest.approx(1.01 / 0.99) and message.zeroCount == 1.0
-    assert dict(message.positiveValues.binCounts) == dict(zip(ours.keys.tolist(), ours.counts.tolist()))
+    bins = dict(zip(ours.keys.tolist(), ours.counts.tolist(), strict=True))
+    assert dict(message.positiveValues.binCounts) == bins
     # And a sketch written by the library (dense store) reads back here.
     library = DDSketch(RELATIVE_ACCURACY)
     for value in values:

@@ -26,6 +26,7 @@ def test_every_table_of_the_design_is_specified() -> None:
         "ab_readout",
         "demand_forecast",
         "oca_fill_plan",
+        "stream_checkpoints",  # operational: where the streaming jobs resume
     ]
 
 

@@ -1,0 +1,292 @@
+"""The live QoE job (`playpulse stream`): playback.events → qoe.minute topic and warehouse table.
+
+Per batch: decode, place each partition's events into event-time windows (`streaming.windows`),
+fold them into the aggregator (`streaming.qoe`), and close the windows the watermark passed.
+About every second (`tick`): write the final rows of closed windows and, every
+`provisional_every_s`, provisional rows of open windows — to the compacted topic `qoe.minute`
+(key = window|slice|dimensions|partition, JSON value) and upserted into `qoe_minute` — then save
+each partition's checkpoint in `stream_checkpoints`, and only then let the runtime commit.
+
+Exactly-once effect: every output row is keyed by (window, slice, source partition), so writing
+it again changes nothing; a restarted worker resumes each partition from its checkpoint, which
+replays exactly the rows emitted after it (see `streaming.windows`). The embedded broker cannot
+store commit metadata, so checkpoints live in the warehouse, which every worker shares.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+from confluent_kafka import Message
+
+from ingest.dead_letter import DeadLetters
+from ingest.producer import EventProducer
+from playpulse.config import Settings
+from schemas.events import from_avro_records
+from schemas.serde import AvroSerde, SerializationError
+from schemas.topics import EVENTS, QOE_MINUTE
+from streaming.qoe import DEFAULT_SLICES, QoeAggregator
+from streaming.windows import Checkpoint, PartitionWindows
+from warehouse import Warehouse, WarehouseError
+from warehouse.tables import QOE_DIMENSIONS, STREAM_CHECKPOINTS
+
+__all__ = ["QoeJob", "QoeOutput", "row_key"]
+
+log = logging.getLogger("playpulse.qoe")
+JOB = "qoe"
+
+
+def row_key(row: dict) -> str:
+    window = int(row["window_start"].timestamp() * 1000)
+    dims = "|".join(row[d] for d in QOE_DIMENSIONS)
+    return f"{window}|{row['slice']}|{dims}|{row['source_partition']}"
+
+
+def _json_row(row: dict) -> bytes:
+    out = dict(row)
+    out["window_start"] = int(row["window_start"].timestamp() * 1000)
+    out["emitted_at"] = int(row["emitted_at"].timestamp() * 1000)
+    out["vst_sketch"] = (
+        base64.b64encode(row["vst_sketch"]).decode() if row["vst_sketch"] is not None else None
+    )
+    return json.dumps(out, allow_nan=False, default=_nan_to_none).encode()
+
+
+def _nan_to_none(value: object) -> None:
+    raise TypeError(f"not JSON: {value!r}")
+
+
+class QoeOutput:
+    """Where the job's rows and checkpoints go: the qoe.minute topic and the warehouse."""
+
+    def __init__(
+        self, settings: Settings, open_warehouse: Callable[[], Warehouse], *, retry_s: float = 30.0
+    ) -> None:
+        self._open = open_warehouse
+        self._retry_s = retry_s
+        self.topic = EventProducer(settings.kafka, topic=QOE_MINUTE.name, max_buffered=200_000)
+        self.rows_written = 0
+
+    def _with_warehouse(self, action: Callable[[Warehouse], object]) -> object:
+        """Run `action` on a short-lived connection; DuckDB admits one writer process at a time."""
+        deadline = time.monotonic() + self._retry_s
+        delay = 0.05
+        while True:
+            try:
+                with self._open() as wh:
+                    return action(wh)
+            except WarehouseError as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def write(self, rows: pa.Table) -> None:
+        if rows.num_rows == 0:
+            return
+        for row in rows.to_pylist():
+            for name in (
+                "rebuffer_ratio",
+                "avg_bitrate_kbps",
+                "vst_p50_ms",
+                "vst_p90_ms",
+                "vst_p95_ms",
+                "vst_p99_ms",
+            ):
+                if row[name] is not None and np.isnan(row[name]):
+                    row[name] = None
+            self.topic.send(row_key(row), _json_row(row))
+        self.topic.flush()
+        self._with_warehouse(lambda wh: wh.upsert("qoe_minute", rows))
+        self.rows_written += rows.num_rows
+
+    def load_checkpoints(self, partitions: list[int]) -> dict[int, Checkpoint]:
+        def load(wh: Warehouse) -> pa.Table:
+            return wh.query(
+                "SELECT kafka_partition, resume_offset, max_ts_before_ms, closed_through_ms "
+                "FROM stream_checkpoints WHERE job = $job AND topic = $topic",
+                {"job": JOB, "topic": EVENTS.name},
+            )
+
+        found = self._with_warehouse(load)
+        assert isinstance(found, pa.Table)
+        return {
+            r["kafka_partition"]: Checkpoint(
+                r["resume_offset"], r["max_ts_before_ms"], r["closed_through_ms"]
+            )
+            for r in found.to_pylist()
+            if r["kafka_partition"] in partitions
+        }
+
+    def save_checkpoints(self, checkpoints: dict[int, Checkpoint]) -> None:
+        if not checkpoints:
+            return
+        now = datetime.now(UTC)
+        table = pa.Table.from_pylist(
+            [
+                {
+                    "job": JOB,
+                    "topic": EVENTS.name,
+                    "kafka_partition": p,
+                    "resume_offset": c.offset,
+                    "max_ts_before_ms": c.max_ts_before,
+                    "closed_through_ms": c.closed_through,
+                    "updated_at": now,
+                }
+                for p, c in sorted(checkpoints.items())
+            ],
+            schema=STREAM_CHECKPOINTS.arrow_schema,
+        )
+        self._with_warehouse(lambda wh: wh.upsert("stream_checkpoints", table))
+
+
+@dataclass
+class QoeStats:
+    events: int = 0
+    dead_lettered: int = 0
+    late: int = 0
+    final_rows: int = 0
+    provisional_rows: int = 0
+
+
+class QoeJob:
+    """The QoE job as a `streaming.runtime.Job`."""
+
+    name = "qoe"
+
+    def __init__(
+        self,
+        settings: Settings,
+        serde: AvroSerde,
+        output: QoeOutput,
+        *,
+        slices: tuple[tuple[str, ...], ...] = DEFAULT_SLICES,
+        lateness_ms: int = 30_000,
+        provisional_every_s: float = 5.0,
+    ) -> None:
+        self.serde = serde
+        self.output = output
+        self.lateness_ms = lateness_ms
+        self.provisional_every_s = provisional_every_s
+        self.aggregator = QoeAggregator(slices=slices)
+        self.windows: dict[int, PartitionWindows] = {}
+        self.next_offset: dict[int, int] = {}
+        self.stats = QoeStats()
+        self.dead_letters = DeadLetters(settings.kafka, source="qoe")
+        self._final: list[pa.Table] = []
+        self._last_provisional = 0.0
+
+    # -- runtime callbacks ---------------------------------------------------------------------
+    def assigned(self, partitions: list[int]) -> dict[int, int | None]:
+        checkpoints = self.output.load_checkpoints(partitions)
+        for p in partitions:
+            self.windows[p] = PartitionWindows.resume(p, checkpoints.get(p), self.lateness_ms)
+            self.next_offset.pop(p, None)
+        return {p: c.offset for p, c in checkpoints.items()}
+
+    def process(self, messages: list[Message]) -> None:
+        records, partitions, offsets = [], [], []
+        for message in messages:
+            try:
+                records.append(self.serde.decode(message.value()))
+            except SerializationError as exc:
+                self.dead_letters.send(message, reason="undecodable", detail=str(exc))
+                self.stats.dead_lettered += 1
+                self.next_offset[message.partition()] = message.offset() + 1
+                continue
+            partitions.append(message.partition())
+            offsets.append(message.offset())
+        if not records:
+            return
+        self.fold(from_avro_records(records), np.array(partitions, np.int32), np.array(offsets, np.int64))
+
+    def fold(self, events: pa.Table, partitions: np.ndarray, offsets: np.ndarray) -> None:
+        """Fold decoded events (with their source partition and offset) into the windows."""
+        ts = events["event_ts_ms"].to_numpy()
+        for p in np.unique(partitions).tolist():
+            rows = np.flatnonzero(partitions == p)
+            windows = self.windows.setdefault(p, PartitionWindows(p, self.lateness_ms))
+            assigned = windows.assign(ts[rows], offsets[rows])
+            self.aggregator.add(events.take(pa.array(rows)), np.full(rows.size, p, np.int32), assigned)
+            self.stats.late += int(assigned.late.sum())
+            closed = windows.close()
+            if closed:
+                final = self.aggregator.emit(
+                    [(p, w) for w in closed], provisional=False, emitted_at_ms=_now_ms(), drop=True
+                )
+                self._final.append(final)
+                self.stats.final_rows += final.num_rows
+            self.next_offset[p] = int(offsets[rows[-1]]) + 1
+        self.stats.events += len(ts)
+
+    def tick(self, now: float, force_provisional: bool = False) -> dict[int, int]:
+        rows = self._final
+        self._final = []
+        if force_provisional or now - self._last_provisional >= self.provisional_every_s:
+            open_keys = sorted(self.aggregator.open_keys())
+            if open_keys:
+                provisional = self.aggregator.emit(
+                    open_keys, provisional=True, emitted_at_ms=_now_ms(), drop=False
+                )
+                rows = [*rows, provisional]
+                self.stats.provisional_rows += provisional.num_rows
+            self._last_provisional = now
+        if rows:
+            self.output.write(pa.concat_tables(rows))
+        return self._checkpoint(list(self.next_offset))
+
+    def _checkpoint(self, partitions: list[int]) -> dict[int, int]:
+        checkpoints = {
+            p: self.windows[p].checkpoint(self.next_offset[p]) for p in partitions if p in self.windows
+        }
+        self.output.save_checkpoints(checkpoints)
+        self.dead_letters.flush()
+        return {p: c.offset for p, c in checkpoints.items()}
+
+    def revoked(self, partitions: list[int]) -> dict[int, int]:
+        offsets = self.tick(time.monotonic(), force_provisional=True)
+        for p in partitions:
+            windows = self.windows.pop(p, None)
+            if windows is not None:  # forget the partition's open windows: its next owner rebuilds them
+                self.aggregator.emit(
+                    [(p, w) for w in windows.open_windows()],
+                    provisional=True,
+                    emitted_at_ms=_now_ms(),
+                    drop=True,
+                )
+            self.next_offset.pop(p, None)
+        return {p: o for p, o in offsets.items() if p in partitions}
+
+    def close(self) -> dict[int, int]:
+        return self.tick(time.monotonic(), force_provisional=True)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def run_stream(settings: Settings, until: Callable[[], bool] | None = None) -> QoeStats:
+    """Entry point of `playpulse stream`: one QoE worker of the consumer group, until SIGTERM/SIGINT."""
+    from playpulse.resources import open_configured_warehouse
+    from schemas.registry import RegistryClient, event_serde
+    from streaming.runtime import Runtime
+
+    with open_configured_warehouse(settings, attach_lake=False):
+        pass  # creates the tables once; the job then opens short-lived connections
+    with RegistryClient(settings.registry.url) as registry:
+        serde = event_serde(registry)
+    output = QoeOutput(settings, lambda: open_configured_warehouse(settings, attach_lake=False, create=False))
+    job = QoeJob(settings, serde, output)
+    runtime = Runtime(settings.kafka, settings.qoe_group, EVENTS.name, job)
+    runtime.install_signal_handlers()
+    runtime.run(until=until)
+    log.info("qoe job: %s", job.stats)
+    return job.stats

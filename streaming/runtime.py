@@ -1,0 +1,169 @@
+"""A thin batch-consumer runtime over confluent-kafka consumer groups, for the high-volume jobs.
+
+A `Job` sees whole batches (`consume(n)`), never single messages, and owns its offsets:
+- `assigned(partitions)` returns where to start each partition (the job's own checkpoint, or
+  None for the group's committed offset);
+- `process(messages)` folds one batch;
+- `tick(now)` runs about every `tick_s` seconds (emit, flush) and returns offsets safe to commit;
+- `revoked(partitions)` flushes those partitions and returns their offsets, committed before the
+  partitions move to another member;
+- `close()` flushes everything on shutdown (SIGTERM/SIGINT stop the loop gracefully).
+
+The runtime commits only what the job returns, so a job decides its own delivery guarantee.
+Memory is the job's; the runtime holds one batch at a time. Progress (consumed, rate, positions)
+is logged every `report_s`. Lag is not reported: the embedded broker's high watermark is wrong
+(DESIGN.md), so positions are the honest figure.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import OFFSET_STORED, Consumer, KafkaError, Message, TopicPartition
+
+from playpulse.config import KafkaSettings
+
+__all__ = ["Job", "Runtime", "RuntimeStats"]
+
+log = logging.getLogger("playpulse.runtime")
+
+
+class Job(Protocol):
+    name: str
+
+    def assigned(self, partitions: list[int]) -> dict[int, int | None]: ...
+
+    def process(self, messages: list[Message]) -> None: ...
+
+    def tick(self, now: float) -> dict[int, int]: ...
+
+    def revoked(self, partitions: list[int]) -> dict[int, int]: ...
+
+    def close(self) -> dict[int, int]: ...
+
+
+@dataclass
+class RuntimeStats:
+    consumed: int = 0
+    batches: int = 0
+    commits: int = 0
+    positions: dict[int, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        return self.consumed / max(time.monotonic() - self.started, 1e-9)
+
+    def line(self) -> str:
+        return (
+            f"consumed={self.consumed} batches={self.batches} commits={self.commits} rate={self.rate:,.0f}/s"
+        )
+
+
+class Runtime:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        group: str,
+        topic: str,
+        job: Job,
+        *,
+        batch_size: int = 10_000,
+        poll_timeout_s: float = 0.2,
+        tick_s: float = 1.0,
+        report_s: float = 10.0,
+    ) -> None:
+        self.topic = topic
+        self.job = job
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.tick_s = tick_s
+        self.report_s = report_s
+        self.stats = RuntimeStats()
+        self._stopping = False
+        self.consumer = Consumer(
+            {
+                **kafka.client_config(),
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": kafka.session_timeout_ms,
+                "max.poll.interval.ms": 300_000,
+                "partition.assignment.strategy": "range",
+            }
+        )
+
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def _commit(self, offsets: dict[int, int]) -> None:
+        if offsets:
+            self.consumer.commit(
+                offsets=[TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())],
+                asynchronous=False,
+            )
+            self.stats.commits += 1
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        starts = self.job.assigned([tp.partition for tp in partitions])
+        for tp in partitions:
+            start = starts.get(tp.partition)
+            tp.offset = OFFSET_STORED if start is None else start
+        consumer.assign(partitions)
+        log.info(
+            "%s assigned %s", self.job.name, {tp.partition: starts.get(tp.partition) for tp in partitions}
+        )
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        numbers = [tp.partition for tp in partitions]
+        self._commit(self.job.revoked(numbers))
+        for number in numbers:
+            self.stats.positions.pop(number, None)
+        log.info("%s revoked %s", self.job.name, numbers)
+
+    def run(self, until: Callable[[], bool] | None = None) -> RuntimeStats:
+        """Consume until `stop()`, a signal, or `until()` turns true."""
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        last_tick = last_report = time.monotonic()
+        try:
+            while not self._stopping and not (until and until()):
+                messages = self.consumer.consume(self.batch_size, timeout=self.poll_timeout_s)
+                good = []
+                for message in messages:
+                    error = message.error()
+                    if error is None:
+                        good.append(message)
+                    elif error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("consumer error: %s", error)
+                if good:
+                    self.job.process(good)
+                    self.stats.consumed += len(good)
+                    self.stats.batches += 1
+                    for message in good:
+                        self.stats.positions[message.partition()] = message.offset() + 1
+                now = time.monotonic()
+                if now - last_tick >= self.tick_s:
+                    self._commit(self.job.tick(now))
+                    last_tick = now
+                if now - last_report >= self.report_s:
+                    log.info(
+                        "%s %s positions=%s",
+                        self.job.name,
+                        self.stats.line(),
+                        dict(sorted(self.stats.positions.items())),
+                    )
+                    last_report = now
+            self._commit(self.job.close())
+        finally:
+            self.consumer.close()
+        log.info("%s stopped: %s", self.job.name, self.stats.line())
+        return self.stats

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streaming.sketch import Sketch, keys_of
+from streaming.sketch import Sketch, grouped_quantiles, keys_of
 from streaming.windows import WINDOW_MS, Assigned
 from warehouse.tables import ALL_SLICE, QOE_DIMENSIONS, QOE_MINUTE
 
@@ -225,32 +225,38 @@ def _rows(
 ) -> pa.Table:
     keys = ["slice", *_KEY]
     rows = rows.sort_by([(k, "ascending") for k in keys])
-    sketches: dict[tuple, Sketch] = {}
+    n = rows.num_rows
+    # Each row's sketch bins: zero start-ups apart, the rest as (row, key) ascending.
+    zero_counts = np.zeros(n)
+    starts = np.zeros(n + 1, np.int64)
+    vst_keys, bin_counts = np.empty(0, np.int32), np.empty(0, np.float64)
     if bins is not None and bins.num_rows:
-        bins = bins.sort_by([(k, "ascending") for k in [*keys, "vst_key"]])
-        key_columns = [bins[k].to_pylist() for k in keys]
-        group_keys = list(zip(*key_columns, strict=True))
-        vst_key = bins["vst_key"].to_numpy()
-        counts = bins["n"].to_numpy().astype(np.float64)
-        boundaries = (
-            [0]
-            + [i for i in range(1, len(group_keys)) if group_keys[i] != group_keys[i - 1]]
-            + [len(group_keys)]
-        )
-        for start, end in zip(boundaries[:-1], boundaries[1:], strict=True):
-            k, c = vst_key[start:end], counts[start:end]
-            zero = c[k == _ZERO_KEY].sum()
-            sketches[group_keys[start]] = Sketch(k[k != _ZERO_KEY], c[k != _ZERO_KEY], float(zero))
-    row_keys = list(zip(*[rows[k].to_pylist() for k in keys], strict=True))
-    found = [sketches.get(k) for k in row_keys]
-    quantiles = [s.quantiles(QUANTILES) if s is not None else [None] * 4 for s in found]
+        numbered = rows.select(keys).append_column("row", pa.array(np.arange(n), pa.int64()))
+        bins = bins.join(numbered, keys, join_type="inner").select(["row", "vst_key", "n"])
+        zero = pc.equal(bins["vst_key"], _ZERO_KEY)
+        zeros = bins.filter(zero)
+        np.add.at(zero_counts, zeros["row"].to_numpy(), zeros["n"].to_numpy().astype(np.float64))
+        positive = bins.filter(pc.invert(zero)).sort_by([("row", "ascending"), ("vst_key", "ascending")])
+        row_of_bin = positive["row"].to_numpy()
+        vst_keys = positive["vst_key"].to_numpy()
+        bin_counts = positive["n"].to_numpy().astype(np.float64)
+        starts = np.searchsorted(row_of_bin, np.arange(n + 1))
+    quantiles = grouped_quantiles(starts, vst_keys, bin_counts, zero_counts, QUANTILES)
+    has_sketch = (np.diff(starts) > 0) | (zero_counts > 0)
+    sketch_bytes = [
+        Sketch(
+            vst_keys[starts[i] : starts[i + 1]], bin_counts[starts[i] : starts[i + 1]], zero_counts[i]
+        ).to_bytes()
+        if has_sketch[i]
+        else None
+        for i in range(n)
+    ]
     playing = rows["playing_ms"].to_numpy().astype(np.float64)
     rebuffer = rows["rebuffer_ms"].to_numpy().astype(np.float64)
     in_playback = playing + rebuffer
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(in_playback > 0, rebuffer / in_playback, np.nan)
         bitrate = np.where(playing > 0, rows["bitrate_kbps_ms"].to_numpy() / playing, np.nan)
-    n = rows.num_rows
     emitted_at = datetime.fromtimestamp(emitted_at_ms / 1000, tz=UTC)
     data = {
         "window_start": pc.cast(
@@ -261,9 +267,9 @@ def _rows(
         "source_partition": rows["source_partition"],
         "attempts": rows["attempts"],
         "starts": rows["starts"],
-        "vst_sketch": pa.array([s.to_bytes() if s is not None else None for s in found], pa.binary()),
+        "vst_sketch": pa.array(sketch_bytes, pa.binary()),
         **{
-            f"vst_p{round(q * 100)}_ms": pa.array([qs[i] for qs in quantiles], pa.float64())
+            f"vst_p{round(q * 100)}_ms": pa.array(quantiles[:, i], pa.float64(), from_pandas=True)
             for i, q in enumerate(QUANTILES)
         },
         "playing_ms": rows["playing_ms"],

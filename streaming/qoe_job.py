@@ -34,7 +34,7 @@ from schemas.events import from_avro_records
 from schemas.serde import AvroSerde, SerializationError
 from schemas.topics import EVENTS, QOE_MINUTE
 from streaming.qoe import DEFAULT_SLICES, QoeAggregator
-from streaming.windows import Checkpoint, PartitionWindows
+from streaming.windows import Assigned, Checkpoint, PartitionWindows
 from warehouse import Warehouse, WarehouseError
 from warehouse.tables import QOE_DIMENSIONS, STREAM_CHECKPOINTS
 
@@ -211,20 +211,23 @@ class QoeJob:
     def fold(self, events: pa.Table, partitions: np.ndarray, offsets: np.ndarray) -> None:
         """Fold decoded events (with their source partition and offset) into the windows."""
         ts = events["event_ts_ms"].to_numpy()
-        for p in np.unique(partitions).tolist():
+        window_start = np.empty(ts.size, np.int64)
+        late = np.empty(ts.size, bool)
+        keep = np.empty(ts.size, bool)
+        touched = np.unique(partitions).tolist()
+        for p in touched:
             rows = np.flatnonzero(partitions == p)
             windows = self.windows.setdefault(p, PartitionWindows(p, self.lateness_ms))
             assigned = windows.assign(ts[rows], offsets[rows])
-            self.aggregator.add(events.take(pa.array(rows)), np.full(rows.size, p, np.int32), assigned)
-            self.stats.late += int(assigned.late.sum())
-            closed = windows.close()
-            if closed:
-                final = self.aggregator.emit(
-                    [(p, w) for w in closed], provisional=False, emitted_at_ms=_now_ms(), drop=True
-                )
-                self._final.append(final)
-                self.stats.final_rows += final.num_rows
+            window_start[rows], late[rows], keep[rows] = assigned.window_start, assigned.late, assigned.keep
             self.next_offset[p] = int(offsets[rows[-1]]) + 1
+        self.aggregator.add(events, partitions, Assigned(window_start, late, keep))
+        self.stats.late += int(late.sum())
+        closed = [(p, w) for p in touched for w in self.windows[p].close()]
+        if closed:
+            final = self.aggregator.emit(closed, provisional=False, emitted_at_ms=_now_ms(), drop=True)
+            self._final.append(final)
+            self.stats.final_rows += final.num_rows
         self.stats.events += len(ts)
 
     def tick(self, now: float, force_provisional: bool = False) -> dict[int, int]:

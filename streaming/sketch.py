@@ -25,7 +25,7 @@ import ddsketch.pb.ddsketch_pb2 as pb
 import numpy as np
 from ddsketch.mapping import LogarithmicMapping
 
-__all__ = ["MAPPING", "RELATIVE_ACCURACY", "Sketch", "keys_of", "values_of"]
+__all__ = ["MAPPING", "RELATIVE_ACCURACY", "Sketch", "grouped_quantiles", "keys_of", "values_of"]
 
 RELATIVE_ACCURACY = 0.01
 MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
@@ -126,3 +126,30 @@ class Sketch:
             keys += range(start, start + len(store.contiguousBinCounts))
             counts += list(store.contiguousBinCounts)
         return cls.from_bins(np.array(keys, np.int32), np.array(counts, np.float64), message.zeroCount)
+
+
+def grouped_quantiles(
+    starts: np.ndarray, keys: np.ndarray, counts: np.ndarray, zero_counts: np.ndarray, qs: tuple[float, ...]
+) -> np.ndarray:
+    """Quantiles of many sketches at once, exactly as `Sketch.quantile` of each.
+
+    The sketches' bins are concatenated, each sketch's keys ascending; sketch g owns
+    `keys[starts[g]:starts[g + 1]]` (`starts` has one more entry than there are sketches).
+    Returns a (sketches × len(qs)) array, NaN for empty sketches.
+    """
+    groups = starts.size - 1
+    cumulative = np.cumsum(counts)
+    before = np.concatenate(([0.0], cumulative))[starts[:-1]]  # cumulative count before each sketch
+    positive = np.diff(np.concatenate(([0.0], cumulative))[starts])
+    totals = positive + zero_counts
+    out = np.full((groups, len(qs)), np.nan)
+    for column, q in enumerate(qs):
+        rank = q * (totals - 1)
+        target = before + (rank - zero_counts)
+        index = np.searchsorted(cumulative, target, side="right")
+        last = np.maximum(starts[1:] - 1, starts[:-1])
+        index = np.minimum(index, last)
+        values = values_of(keys[np.minimum(index, keys.size - 1)]) if keys.size else np.zeros(groups)
+        values = np.where(rank < zero_counts, 0.0, values)
+        out[:, column] = np.where(totals > 0, values, np.nan)
+    return out

@@ -111,3 +111,21 @@ def test_batch_keys_are_much_faster_than_per_value_adds() -> None:
     per_value = (time.perf_counter() - start) / 50_000
     print(f"sketch keys: batch {batch * 1e9:.0f} ns/value, ddsketch.add {per_value * 1e9:.0f} ns/value")
     assert np.array_equal(keys_of(values[:1000]), [library._mapping.key(v) for v in values[:1000]])
+
+
+def test_grouped_quantiles_equal_each_sketch() -> None:
+    from streaming.sketch import grouped_quantiles
+
+    sketches = [Sketch.of(DISTRIBUTIONS["lognormal"](n)) for n in (1, 2, 50, 3_000)] + [
+        Sketch(),
+        Sketch.of(np.zeros(4)),
+        Sketch.of(np.concatenate([np.zeros(10), [5.0, 7.0]])),
+    ]
+    starts = np.concatenate(([0], np.cumsum([s.keys.size for s in sketches])))
+    keys = np.concatenate([s.keys for s in sketches])
+    counts = np.concatenate([s.counts for s in sketches])
+    zeros = np.array([s.zero_count for s in sketches])
+    got = grouped_quantiles(starts, keys, counts, zeros, QUANTILES)
+    for row, sketch in zip(got, sketches, strict=True):
+        want = [np.nan if v is None else v for v in sketch.quantiles(QUANTILES)]
+        np.testing.assert_allclose(row, want, rtol=1e-12)

@@ -1,0 +1,61 @@
+"""The full playpulse QoE job (decode → window → sketch → emit to topic and warehouse) in its own
+process, until it has consumed EVENTS events; writes its rate and peak RSS (benchmark only).
+
+    python -m bench.peers.playpulse_qoe DATA_DIR BOOTSTRAP REGISTRY_URL EVENTS RESULT_JSON
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from playpulse.config import load_settings
+from playpulse.resources import open_configured_warehouse
+from schemas.registry import RegistryClient, event_serde
+from schemas.topics import EVENTS
+from streaming.qoe_job import QoeJob, QoeOutput
+from streaming.runtime import Runtime
+
+
+def main() -> None:
+    data_dir, bootstrap, registry, expected, result = sys.argv[1:6]
+    expected_n = int(expected)
+    settings = load_settings(
+        data_dir=Path(data_dir), kafka={"bootstrap_servers": bootstrap}, registry={"url": registry}
+    )
+    with open_configured_warehouse(settings, attach_lake=False):
+        pass
+    with RegistryClient(settings.registry.url) as client:
+        serde = event_serde(client)
+    output = QoeOutput(settings, lambda: open_configured_warehouse(settings, attach_lake=False, create=False))
+    job = QoeJob(settings, serde, output)
+    runtime = Runtime(settings.kafka, "bench-playpulse-qoe", EVENTS.name, job, batch_size=20_000)
+    first: list[float] = []
+    process = job.process
+
+    def timed_process(messages: list) -> None:  # the clock starts at the first batch, as in the peers
+        if not first:
+            first.append(time.perf_counter())
+        process(messages)
+
+    job.process = timed_process  # type: ignore[method-assign]
+    runtime.run(until=lambda: job.stats.events >= expected_n)
+    elapsed = time.perf_counter() - first[0]
+    Path(result).write_text(
+        json.dumps(
+            {
+                "peer": "playpulse",
+                "events": job.stats.events,
+                "seconds": elapsed,
+                "rows": output.rows_written,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ def main() -> None:
 
     app = Application(
         broker_address=bootstrap,
+        state_dir=tempfile.mkdtemp(prefix="quix-state-"),
         consumer_group="bench-quix-qoe",
         auto_offset_reset="earliest",
         consumer_extra_config={"session.timeout.ms": 6000},

@@ -30,8 +30,7 @@ from confluent_kafka import Message
 from ingest.dead_letter import DeadLetters
 from ingest.producer import EventProducer
 from playpulse.config import Settings
-from schemas.events import from_avro_records
-from schemas.serde import AvroSerde, SerializationError
+from schemas.serde import AvroSerde
 from schemas.topics import EVENTS, QOE_MINUTE
 from streaming.qoe import DEFAULT_SLICES, QoeAggregator
 from streaming.windows import Assigned, Checkpoint, PartitionWindows
@@ -193,20 +192,20 @@ class QoeJob:
         return {p: c.offset for p, c in checkpoints.items()}
 
     def process(self, messages: list[Message]) -> None:
-        records, partitions, offsets = [], [], []
-        for message in messages:
-            try:
-                records.append(self.serde.decode(message.value()))
-            except SerializationError as exc:
-                self.dead_letters.send(message, reason="undecodable", detail=str(exc))
-                self.stats.dead_lettered += 1
-                self.next_offset[message.partition()] = message.offset() + 1
-                continue
-            partitions.append(message.partition())
-            offsets.append(message.offset())
-        if not records:
-            return
-        self.fold(from_avro_records(records), np.array(partitions, np.int32), np.array(offsets, np.int64))
+        """Decode the whole batch at once (columnar); undecodable messages go to the dead-letter topic."""
+        decoded = self.serde.decode_batch([m.value() for m in messages])
+        if decoded.table.num_rows:
+            good = [messages[i] for i in decoded.rows.tolist()]
+            partitions = np.fromiter((m.partition() for m in good), np.int32, len(good))
+            offsets = np.fromiter((m.offset() for m in good), np.int64, len(good))
+            self.fold(decoded.table, partitions, offsets)
+        for row, error in zip(decoded.bad_rows.tolist(), decoded.errors, strict=True):
+            bad = messages[row]
+            self.dead_letters.send(bad, reason="undecodable", detail=error)
+            self.stats.dead_lettered += 1
+            self.next_offset[bad.partition()] = max(
+                self.next_offset.get(bad.partition(), 0), bad.offset() + 1
+            )
 
     def fold(self, events: pa.Table, partitions: np.ndarray, offsets: np.ndarray) -> None:
         """Fold decoded events (with their source partition and offset) into the windows."""

@@ -21,9 +21,10 @@ __all__ = ["DeadLetters"]
 
 
 class DeadLetters:
-    def __init__(self, kafka: KafkaSettings, source: str = "playpulse") -> None:
+    def __init__(self, kafka: KafkaSettings, source: str = "playpulse", **producer_options: Any) -> None:
+        """`producer_options` go to the `EventProducer` (e.g. `max_buffered`, `block_timeout_s`)."""
         self.source = source
-        self._producer = EventProducer(kafka, topic=DLQ.name, max_buffered=50_000)
+        self._producer = EventProducer(kafka, topic=DLQ.name, **{"max_buffered": 50_000, **producer_options})
 
     @property
     def stats(self) -> Any:
@@ -59,6 +60,10 @@ class DeadLetters:
             *(extra or []),
         ]
         self._producer.send(key, value, headers=headers)
+
+    def poll(self, timeout_s: float = 0.0) -> int:
+        """Serve delivery reports (`send_raw` also does, one at a time)."""
+        return self._producer.poll(timeout_s)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         if self._producer.stats.sent:

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from playpulse.config import KafkaSettings
-from schemas.events import to_avro_records
 from schemas.serde import AvroSerde
 from schemas.topics import EVENTS
 
@@ -68,8 +68,11 @@ class EventProducer:
         delivery_timeout_ms: int = 120_000,
         linger_ms: int = 20,
         extra_config: dict[str, Any] | None = None,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
     ) -> None:
+        """`on_delivery`, when given, is also called with every delivery report (from `poll`)."""
         self.topic = topic
+        self._listener = on_delivery
         self.serde = serde
         self.stats = ProducerStats()
         self.block_timeout_s = block_timeout_s
@@ -102,12 +105,14 @@ class EventProducer:
                 f"Kafka at {self._servers} has no topic {self.topic!r}; `playpulse up` creates the topics"
             )
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is None:
             self.stats.delivered += 1
         else:
             self.stats.failed += 1
             self.stats.errors[err.name()] += 1
+        if self._listener is not None:
+            self._listener(err, msg)
 
     def send(self, key: str | bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
         """Queue one message; blocks while the buffer is full, `Backpressure` after the timeout."""
@@ -128,6 +133,23 @@ class EventProducer:
         self.stats.sent += 1
         self._producer.poll(0)
 
+    def send_many(self, keys: Sequence[str | bytes | None], values: Sequence[bytes]) -> None:
+        """Queue many messages like `send`, serving delivery reports once at the end instead of
+        after each one; when the buffer fills up, the rest go through `send` (block, `Backpressure`)."""
+        produce, topic, report = self._producer.produce, self.topic, self._on_delivery
+        queued = 0
+        try:
+            for key, value in zip(keys, values, strict=True):
+                produce(topic, value, key, on_delivery=report)
+                queued += 1
+        except BufferError:
+            self.stats.sent += queued
+            for key, value in zip(keys[queued:], values[queued:], strict=True):
+                self.send(key, value)
+            return
+        self.stats.sent += queued
+        self._producer.poll(0)
+
     def send_records(self, records: Iterable[dict[str, Any]]) -> int:
         """Serialize and queue Avro-shaped event dicts, keyed by their user_id."""
         if self.serde is None:
@@ -139,11 +161,22 @@ class EventProducer:
         return count
 
     def send_batch(self, batch: pa.RecordBatch | pa.Table, received_ts_ms: int | None = None) -> int:
-        """Queue every event of a flat event batch; optionally stamp `received_ts_ms` now."""
-        records = to_avro_records(batch)
+        """Queue every event of a flat event batch, keyed by user_id; optionally stamp
+        `received_ts_ms` now. The whole batch is encoded at once (`AvroSerde.encode_table`)."""
+        if self.serde is None:
+            raise TypeError("EventProducer was created without a serde; pass one to send records")
         if received_ts_ms is not None:
-            records = ({**r, "received_ts_ms": received_ts_ms} for r in records)
-        return self.send_records(records)
+            stamped = pa.array(np.full(batch.num_rows, received_ts_ms, dtype=np.int64))
+            index = batch.schema.get_field_index("received_ts_ms")
+            batch = (
+                batch.append_column("received_ts_ms", stamped)
+                if index < 0
+                else batch.set_column(index, batch.schema.field(index), stamped)
+            )
+        values = self.serde.encode_table(batch)
+        keys = batch.column("user_id").to_pylist()
+        self.send_many(keys, values if isinstance(values, list) else values.to_pylist())
+        return batch.num_rows
 
     def poll(self, timeout_s: float = 0.0) -> int:
         return self._producer.poll(timeout_s)

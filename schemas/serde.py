@@ -3,17 +3,27 @@
 `AvroSerde.encode` writes with the schema it was registered under; `decode` reads any body whose
 writer schema the registry knows, resolved to the reader schema of this process (Avro schema
 resolution), so consumers keep working while producers move to a newer compatible version.
+
+`encode_table` and `decode_batch` do the same for whole batches of flat event rows
+(`schemas.events`), through the columnar codec (`schemas.columnar`: 12-15× faster to encode and
+19-45× to decode here) when it supports the schema, else through fastavro record by record; the
+bytes are the same either way.
 """
 
 from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import fastavro
+import numpy as np
+import pyarrow as pa
 from fastavro.types import Schema
+
+if TYPE_CHECKING:
+    from schemas.columnar import ColumnarCodec, DecodeResult
 
 __all__ = ["MAGIC_BYTE", "AvroSerde", "SerializationError", "split_wire"]
 
@@ -54,6 +64,9 @@ class AvroSerde:
         self._header = _HEADER.pack(MAGIC_BYTE, schema_id)
         self._writer_schemas = writer_schemas
         self._readers: dict[int, tuple[Schema, Schema | None]] = {schema_id: (self._parsed, None)}
+        self._schema = dict(schema)
+        self._codec: ColumnarCodec | None = None  # built on first use; stays None if not supported
+        self._codec_tried = False
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         buffer = io.BytesIO()
@@ -74,6 +87,55 @@ class AvroSerde:
             return fastavro.schemaless_reader(io.BytesIO(body), writer, reader)  # type: ignore[return-value]
         except (ValueError, TypeError, EOFError, IndexError, KeyError, UnicodeDecodeError) as exc:
             raise SerializationError(f"Avro body does not decode with schema id {schema_id}: {exc}") from exc
+
+    def encode_table(self, table: pa.Table | pa.RecordBatch) -> pa.Array | list[bytes]:
+        """One message per row of a flat event table, in row order: a binary array from the
+        columnar codec, or a list from fastavro when the codec does not support the schema."""
+        codec = self._columnar()
+        if codec is None:
+            from schemas.events import to_avro_records
+
+            return self.encode_many(to_avro_records(table))
+        return codec.encode(table, self.schema_id)
+
+    def decode_batch(self, values: pa.Array | Sequence[bytes | None]) -> DecodeResult:
+        """Flat event rows of a batch of messages, and the messages that do not decode (with why).
+
+        Messages of an older writer schema are resolved through `decode`, in order. A bad message
+        never affects the others: it is listed in `bad_rows`/`errors` for the dead-letter topic.
+        """
+        codec = self._columnar()
+        if codec is not None:
+            return codec.decode(values, self.schema_id, fallback=self.decode)
+        from schemas.columnar import DecodeResult
+        from schemas.events import from_avro_records
+
+        records, rows, bad_rows, errors = [], [], [], []
+        for row, value in enumerate(values.to_pylist() if isinstance(values, pa.Array) else values):
+            try:
+                if value is None:
+                    raise SerializationError("message has no value (a tombstone?)")
+                records.append(self.decode(value))
+                rows.append(row)
+            except SerializationError as exc:
+                bad_rows.append(row)
+                errors.append(str(exc))
+        return DecodeResult(
+            from_avro_records(records), np.array(rows, np.int64), np.array(bad_rows, np.int64), errors
+        )
+
+    def _columnar(self) -> ColumnarCodec | None:
+        """The columnar codec of this schema, built on first use; None when it does not support it."""
+        if not self._codec_tried:
+            self._codec_tried = True
+            # Imported here: it loads numba (~0.4 s), which only the batch paths need.
+            from schemas.columnar import EVENT_FLAT_NAMES, ColumnarCodec
+
+            try:
+                self._codec = ColumnarCodec(self._schema, EVENT_FLAT_NAMES)
+            except NotImplementedError:  # a type the codec does not support: stay on fastavro
+                self._codec = None
+        return self._codec
 
     def _reader_for(self, schema_id: int) -> tuple[Schema, Schema | None]:
         found = self._readers.get(schema_id)

@@ -11,6 +11,9 @@ Guarantees, also across a SIGKILL at any instant:
 - Pseudonymized: user ids are replaced by their keyed hash before anything is written.
 - Bad input is data: a message that does not decode goes to `playback.events.dlq` with the
   reason in its headers, and is counted; it never stops the lander.
+
+Messages are kept raw per partition and decoded at flush, a partition's batch at once, by the
+columnar codec (`AvroSerde.decode_batch`); dead letters are sent in that flush, before the commit.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import signal
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,9 +31,9 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from ingest.dead_letter import DeadLetters
 from playpulse.config import Settings
-from schemas.events import EVENT_SCHEMA, from_avro_records
+from schemas.events import EVENT_SCHEMA
 from schemas.registry import RegistryClient, event_serde
-from schemas.serde import AvroSerde, SerializationError
+from schemas.serde import AvroSerde
 from schemas.topics import EVENTS
 from warehouse import lake
 from warehouse.pseudonym import Pseudonymizer, load_or_create_key
@@ -61,17 +63,17 @@ class LanderStats:
 
 
 class _PartitionBuffer:
-    """Decoded events of one Kafka partition waiting for the next flush."""
+    """Raw messages of one Kafka partition waiting for the next flush (decoded there, at once)."""
 
     def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
+        self.messages: list[Message] = []
         self.first_offset: int | None = None
         self.next_offset: int | None = None
 
-    def add(self, record: dict[str, Any], offset: int) -> None:
+    def add(self, message: Message, offset: int) -> None:
         if self.first_offset is None:
             self.first_offset = offset
-        self.records.append(record)
+        self.messages.append(message)
         self.next_offset = offset + 1
 
 
@@ -128,7 +130,7 @@ class Lander:
                 if messages:
                     last_input = now
                     self._accept(messages)
-                buffered = sum(len(b.records) for b in self._buffers.values())
+                buffered = sum(len(b.messages) for b in self._buffers.values())
                 if buffered >= self.settings.lander_flush_events or (
                     buffered and now - last_flush >= self.settings.lander_flush_s
                 ):
@@ -155,17 +157,7 @@ class Lander:
                     log.warning("consumer error: %s", error)
                 continue
             self.stats.consumed += 1
-            partition, offset = message.partition(), message.offset()
-            buffer = self._buffers.setdefault(partition, _PartitionBuffer())
-            try:
-                record = self.serde.decode(message.value())
-            except SerializationError as exc:
-                self.dead_letters.send(message, reason="undecodable", detail=str(exc))
-                self.stats.dead_lettered += 1
-                buffer.next_offset = offset + 1
-                buffer.first_offset = offset if buffer.first_offset is None else buffer.first_offset
-                continue
-            buffer.add(record, offset)
+            self._buffers.setdefault(message.partition(), _PartitionBuffer()).add(message, message.offset())
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -199,7 +191,7 @@ class Lander:
         for partition, buffer in list(self._buffers.items()):
             if (only is not None and partition not in only) or buffer.next_offset is None:
                 continue
-            if buffer.records:
+            if buffer.messages:
                 self._write(partition, buffer)
             commits.append(TopicPartition(EVENTS.name, partition, buffer.next_offset))
             self._buffers[partition] = _PartitionBuffer()
@@ -209,7 +201,11 @@ class Lander:
             self.stats.flushes += 1
 
     def _write(self, partition: int, buffer: _PartitionBuffer) -> None:
-        table = from_avro_records(buffer.records)
+        decoded = self.serde.decode_batch([message.value() for message in buffer.messages])
+        for row, error in zip(decoded.bad_rows.tolist(), decoded.errors, strict=True):
+            self.dead_letters.send(buffer.messages[row], reason="undecodable", detail=error)
+        self.stats.dead_lettered += len(decoded.errors)
+        table = decoded.table
         for hour, rows in lake.iter_hour_groups(table):
             seen = self._seen_ids(partition, hour)
             ids = rows["event_id"]

@@ -11,7 +11,6 @@ Steps, on a private embedded stack with 1M simulated events (PLAYPULSE_BENCH_SCA
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pyarrow as pa
@@ -26,6 +25,7 @@ from schemas.registry import RegistryClient, event_serde
 from schemas.serde import AvroSerde
 from schemas.topics import EVENTS
 from streaming.lander import Lander
+from streaming.runtime import Runtime
 
 
 def _simulate(events: int) -> pa.Table:
@@ -70,18 +70,20 @@ def _consume_all(settings: Settings, group: str, events: int, serde: AvroSerde |
 
 
 def _land(settings: Settings, serde: AvroSerde, events: int) -> tuple[float, int]:
+    """Seconds from the lander's first batch to the last event durable in the lake."""
     lander = Lander(settings, serde)
+    runtime = Runtime(settings.kafka, settings.lander_group, EVENTS.name, lander, tick_s=0.2)
     started: list[float] = []
-    thread = threading.Thread(target=lander.run, kwargs={"report_every_s": 5.0}, daemon=True)
-    thread.start()
-    while lander.stats.landed + lander.stats.duplicates < events:
-        if lander.stats.consumed and not started:
+    process = lander.process
+
+    def timed_process(messages: list) -> None:
+        if not started:
             started.append(time.perf_counter())
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - started[0]
-    lander.stop()
-    thread.join(60)
-    return elapsed, lander.stats.landed
+        process(messages)
+
+    lander.process = timed_process  # type: ignore[method-assign]
+    runtime.run(until=lambda: lander.stats.landed + lander.stats.duplicates >= events)
+    return time.perf_counter() - started[0], lander.stats.landed
 
 
 def main() -> None:

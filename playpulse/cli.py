@@ -97,13 +97,12 @@ def registry_serve(settings: Settings, host: str, port: int) -> None:
 
 
 @cli.command()
-@click.option("--idle-exit", type=float, default=None, help="Exit after this many seconds without input.")
 @click.pass_obj
-def land(settings: Settings, idle_exit: float | None) -> None:
+def land(settings: Settings) -> None:
     """Run the lander: playback.events → deduplicated, pseudonymized Parquet lake."""
     from streaming.lander import run_lander
 
-    stats = run_lander(settings, idle_exit_s=idle_exit)
+    stats = run_lander(settings)
     click.echo(stats.line())
 
 

@@ -2,9 +2,11 @@
 
 `LocalStack.start()` starts, in order and each one ready before the next: the Tansu broker (when
 `kafka.embedded`), the topics, the schema registry (when `registry.embedded`) with the current
-`PlaybackEvent` schema registered, and the workers (the lander). `stop()` stops them in reverse
-order; a child never outlives the supervisor (see `playpulse.processes`). The supervisor's pid and
-its children are recorded in `data_dir/run/stack.json`, which is how `playpulse down` finds them.
+`PlaybackEvent` schema registered, and the workers (the lander; the HTTP collector, once it
+answers `/healthz`, with an API key for the application `demo` in `data_dir/secrets/demo.key`).
+`stop()` stops them in reverse order; a child never outlives the supervisor (see
+`playpulse.processes`). The supervisor's pid and its children are recorded in
+`data_dir/run/stack.json`, which is how `playpulse down` finds them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from schemas.registry import RegistryClient, event_serde
 __all__ = ["LocalStack", "StackError", "stop_running_stack"]
 
 log = logging.getLogger("playpulse.stack")
-WORKERS = ("lander",)
+WORKERS = ("lander", "collector")
 
 
 class StackError(RuntimeError):
@@ -61,6 +63,8 @@ class LocalStack:
         return {
             "PLAYPULSE_KAFKA__BOOTSTRAP_SERVERS": self.settings.kafka.bootstrap_servers,
             "PLAYPULSE_REGISTRY__URL": self.settings.registry.url,
+            "PLAYPULSE_COLLECTOR__HOST": self.settings.collector.host,
+            "PLAYPULSE_COLLECTOR__PORT": str(self.settings.collector.port),
         }
 
     def _start(self, process: ManagedProcess) -> None:
@@ -97,7 +101,14 @@ class LocalStack:
             with RegistryClient(self.settings.registry.url) as client:
                 event_serde(client)  # registers the current PlaybackEvent schema
             for worker in self.workers:
-                self._start(self._python(worker, *_WORKER_ARGS[worker]))
+                if worker == "collector":
+                    from ingest.collector.admin import ensure_demo_key
+
+                    ensure_demo_key(self.settings)
+                process = self._python(worker, *_WORKER_ARGS[worker])
+                self._start(process)
+                if worker == "collector":
+                    self._wait_for_collector(process)
         except BaseException:
             self.stop()
             raise
@@ -115,6 +126,20 @@ class LocalStack:
                 pass
             time.sleep(0.1)
         raise self._fail(process, f"did not answer within {timeout_s:.0f} s")
+
+    def _wait_for_collector(self, process: ManagedProcess, timeout_s: float = 30.0) -> None:
+        url = f"http://{self.settings.collector.host}:{self.settings.collector.port}/healthz"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise self._fail(process, "exited")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise self._fail(process, f"did not answer {url} within {timeout_s:.0f} s")
 
     def check(self) -> None:
         """Raise `StackError` if a component died."""
@@ -170,7 +195,7 @@ class LocalStack:
         self.stop()
 
 
-_WORKER_ARGS: dict[str, tuple[str, ...]] = {"lander": ("land",)}
+_WORKER_ARGS: dict[str, tuple[str, ...]] = {"lander": ("land",), "collector": ("collect",)}
 
 
 def stop_running_stack(settings: Settings, timeout_s: float = 30.0) -> bool:

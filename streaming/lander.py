@@ -12,22 +12,23 @@ Guarantees, also across a SIGKILL at any instant:
 - Bad input is data: a message that does not decode goes to `playback.events.dlq` with the
   reason in its headers, and is counted; it never stops the lander.
 
-Messages are kept raw per partition and decoded at flush, a partition's batch at once, by the
+It runs on the batch runtime (`streaming.runtime`), like the QoE job. Messages are kept raw per
+partition and decoded at flush, a partition's batch at once, by the
 columnar codec (`AvroSerde.decode_batch`); dead letters are sent in that flush, before the commit.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Message
 
 from ingest.dead_letter import DeadLetters
 from playpulse.config import Settings
@@ -35,6 +36,7 @@ from schemas.events import EVENT_SCHEMA
 from schemas.registry import RegistryClient, event_serde
 from schemas.serde import AvroSerde
 from schemas.topics import EVENTS
+from streaming.runtime import Runtime
 from warehouse import lake
 from warehouse.pseudonym import Pseudonymizer, load_or_create_key
 
@@ -78,22 +80,16 @@ class _PartitionBuffer:
 
 
 class Lander:
-    """One lander process: a member of the lander consumer group."""
+    """The lander as a `streaming.runtime.Job`: one member of the lander consumer group."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        serde: AvroSerde,
-        *,
-        dedup_hours: int = 6,
-        poll_batch: int = 10_000,
-    ) -> None:
+    name = "lander"
+
+    def __init__(self, settings: Settings, serde: AvroSerde, *, dedup_hours: int = 6) -> None:
         self.settings = settings
         self.serde = serde
         self.lake_dir = settings.lake_dir
         self.stats = LanderStats()
         self.dedup_hours = dedup_hours
-        self.poll_batch = poll_batch
         key = (
             settings.pseudonym_key.get_secret_value().encode()
             if settings.pseudonym_key
@@ -102,76 +98,42 @@ class Lander:
         self.pseudonymizer = Pseudonymizer(key)
         self._buffers: dict[int, _PartitionBuffer] = {}
         self._seen: dict[int, OrderedDict[int, set[str]]] = {}
-        self._stopping = False
+        self._last_flush = time.monotonic()
         self.dead_letters = DeadLetters(settings.kafka)
-        self.consumer = Consumer(
-            {
-                **settings.kafka.client_config(),
-                "group.id": settings.lander_group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": settings.kafka.session_timeout_ms,
-                "max.poll.interval.ms": 300_000,
-            }
-        )
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    def stop(self, *_: object) -> None:
-        self._stopping = True
+    # -- runtime callbacks ---------------------------------------------------------------------
+    def assigned(self, partitions: list[int]) -> dict[int, int | None]:
+        for partition in partitions:
+            self._seen[partition] = OrderedDict()
+            lake.remove_temporary(self.lake_dir, prefix=f"p{partition:02d}-")
+        return {}  # resume from the group's committed offsets: they only move after durable files
 
-    def run(self, idle_exit_s: float | None = None, report_every_s: float = 10.0) -> LanderStats:
-        """Consume until `stop()` (or SIGTERM/SIGINT); optionally exit after `idle_exit_s` without input."""
-        self.consumer.subscribe([EVENTS.name], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        last_flush = last_report = last_input = time.monotonic()
-        try:
-            while not self._stopping:
-                messages = self.consumer.consume(self.poll_batch, timeout=0.5)
-                now = time.monotonic()
-                if messages:
-                    last_input = now
-                    self._accept(messages)
-                buffered = sum(len(b.messages) for b in self._buffers.values())
-                if buffered >= self.settings.lander_flush_events or (
-                    buffered and now - last_flush >= self.settings.lander_flush_s
-                ):
-                    self.flush()
-                    last_flush = now
-                if now - last_report >= report_every_s:
-                    log.info("lander %s", self.stats.line())
-                    last_report = now
-                if idle_exit_s is not None and now - last_input >= idle_exit_s:
-                    break
-            self.flush()
-        finally:
-            self.consumer.close()
-            self.dead_letters.flush()
-        log.info("lander stopped: %s", self.stats.line())
-        return self.stats
-
-    # -- consuming -----------------------------------------------------------------------------
-    def _accept(self, messages: list[Message]) -> None:
+    def process(self, messages: list[Message]) -> None:
         for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer error: %s", error)
-                continue
-            self.stats.consumed += 1
             self._buffers.setdefault(message.partition(), _PartitionBuffer()).add(message, message.offset())
+        self.stats.consumed += len(messages)
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self._seen[tp.partition] = OrderedDict()
-            lake.remove_temporary(self.lake_dir, prefix=f"p{tp.partition:02d}-")
-        log.info("assigned partitions %s", [tp.partition for tp in partitions])
+    def tick(self, now: float) -> dict[int, int]:
+        buffered = sum(len(b.messages) for b in self._buffers.values())
+        if buffered >= self.settings.lander_flush_events or (
+            buffered and now - self._last_flush >= self.settings.lander_flush_s
+        ):
+            self._last_flush = now
+            return self.flush()
+        return {}
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        revoked = {tp.partition for tp in partitions}
-        self.flush(only=revoked)
-        for partition in revoked:
+    def revoked(self, partitions: list[int]) -> dict[int, int]:
+        commits = self.flush(only=set(partitions))
+        for partition in partitions:
             self._buffers.pop(partition, None)
             self._seen.pop(partition, None)
-        log.info("revoked partitions %s", sorted(revoked))
+        return commits
+
+    def close(self) -> dict[int, int]:
+        commits = self.flush()
+        self.dead_letters.flush()
+        log.info("lander stopped: %s", self.stats.line())
+        return commits
 
     # -- writing -------------------------------------------------------------------------------
     def _seen_ids(self, partition: int, hour: int) -> set[str]:
@@ -185,20 +147,20 @@ class Lander:
         hours.move_to_end(hour)
         return hours[hour]
 
-    def flush(self, only: set[int] | None = None) -> None:
-        """Write buffered events to the lake, durably, then commit their offsets."""
-        commits: list[TopicPartition] = []
+    def flush(self, only: set[int] | None = None) -> dict[int, int]:
+        """Write buffered events to the lake, durably; returns the offsets that are now safe to commit."""
+        commits: dict[int, int] = {}
         for partition, buffer in list(self._buffers.items()):
             if (only is not None and partition not in only) or buffer.next_offset is None:
                 continue
             if buffer.messages:
                 self._write(partition, buffer)
-            commits.append(TopicPartition(EVENTS.name, partition, buffer.next_offset))
+            commits[partition] = buffer.next_offset
             self._buffers[partition] = _PartitionBuffer()
         self.dead_letters.flush()
         if commits:
-            self.consumer.commit(offsets=commits, asynchronous=False)
             self.stats.flushes += 1
+        return commits
 
     def _write(self, partition: int, buffer: _PartitionBuffer) -> None:
         decoded = self.serde.decode_batch([message.value() for message in buffer.messages])
@@ -211,7 +173,9 @@ class Lander:
             ids = rows["event_id"]
             # Drop ids already landed, then repeats inside this batch (the first one wins).
             if seen:
-                rows = rows.filter(pc.invert(pc.is_in(rows["event_id"], value_set=pa.array(list(seen), pa.string()))))
+                rows = rows.filter(
+                    pc.invert(pc.is_in(rows["event_id"], value_set=pa.array(list(seen), pa.string())))
+                )
             unique_idx = _first_occurrences(rows["event_id"])
             self.stats.duplicates += len(ids) - len(unique_idx)
             if len(unique_idx) == 0:
@@ -233,11 +197,11 @@ def _first_occurrences(ids: pa.ChunkedArray) -> pa.Array:
     return pa.array(np.sort(first.to_numpy()))
 
 
-def run_lander(settings: Settings, idle_exit_s: float | None = None) -> LanderStats:
-    """Entry point of `playpulse land`: runs one lander until SIGTERM/SIGINT."""
-    with RegistryClient(settings.registry.url) as registry:
-        serde = event_serde(registry)
-        lander = Lander(settings, serde)
-        signal.signal(signal.SIGTERM, lander.stop)
-        signal.signal(signal.SIGINT, lander.stop)
-        return lander.run(idle_exit_s=idle_exit_s)
+def run_lander(settings: Settings, until: Callable[[], bool] | None = None) -> LanderStats:
+    """Entry point of `playpulse land`: one lander on the batch runtime until SIGTERM/SIGINT."""
+    with RegistryClient(settings.registry.url) as registry:  # open while running: older writer ids
+        lander = Lander(settings, event_serde(registry))
+        runtime = Runtime(settings.kafka, settings.lander_group, EVENTS.name, lander, tick_s=0.2)
+        runtime.install_signal_handlers()
+        runtime.run(until=until)
+    return lander.stats

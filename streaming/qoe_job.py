@@ -74,7 +74,7 @@ class QoeOutput:
         self.topic = EventProducer(settings.kafka, topic=QOE_MINUTE.name, max_buffered=200_000)
         self.rows_written = 0
 
-    def _with_warehouse(self, action: Callable[[Warehouse], object]) -> object:
+    def with_warehouse(self, action: Callable[[Warehouse], object]) -> object:
         """Run `action` on a short-lived connection; DuckDB admits one writer process at a time."""
         deadline = time.monotonic() + self._retry_s
         delay = 0.05
@@ -104,7 +104,7 @@ class QoeOutput:
                     row[name] = None
             self.topic.send(row_key(row), _json_row(row))
         self.topic.flush()
-        self._with_warehouse(lambda wh: wh.upsert("qoe_minute", rows))
+        self.with_warehouse(lambda wh: wh.upsert("qoe_minute", rows))
         self.rows_written += rows.num_rows
 
     def load_checkpoints(self, partitions: list[int]) -> dict[int, Checkpoint]:
@@ -115,7 +115,7 @@ class QoeOutput:
                 {"job": JOB, "topic": EVENTS.name},
             )
 
-        found = self._with_warehouse(load)
+        found = self.with_warehouse(load)
         assert isinstance(found, pa.Table)
         return {
             r["kafka_partition"]: Checkpoint(
@@ -144,7 +144,7 @@ class QoeOutput:
             ],
             schema=STREAM_CHECKPOINTS.arrow_schema,
         )
-        self._with_warehouse(lambda wh: wh.upsert("stream_checkpoints", table))
+        self.with_warehouse(lambda wh: wh.upsert("stream_checkpoints", table))
 
 
 @dataclass
@@ -281,14 +281,14 @@ def run_stream(settings: Settings, until: Callable[[], bool] | None = None) -> Q
     from schemas.registry import RegistryClient, event_serde
     from streaming.runtime import Runtime
 
-    with open_configured_warehouse(settings, attach_lake=False):
-        pass  # creates the tables once; the job then opens short-lived connections
-    with RegistryClient(settings.registry.url) as registry:
-        serde = event_serde(registry)
     output = QoeOutput(settings, lambda: open_configured_warehouse(settings, attach_lake=False, create=False))
-    job = QoeJob(settings, serde, output)
-    runtime = Runtime(settings.kafka, settings.qoe_group, EVENTS.name, job)
-    runtime.install_signal_handlers()
-    runtime.run(until=until)
+    # Create the tables once (retrying while another process holds the DuckDB file); the job then
+    # opens short-lived connections.
+    output.with_warehouse(lambda wh: wh.create_tables())
+    with RegistryClient(settings.registry.url) as registry:  # open while running: older writer ids
+        job = QoeJob(settings, event_serde(registry), output)
+        runtime = Runtime(settings.kafka, settings.qoe_group, EVENTS.name, job)
+        runtime.install_signal_handlers()
+        runtime.run(until=until)
     log.info("qoe job: %s", job.stats)
     return job.stats

@@ -29,6 +29,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         data_dir=tmp_path / "data",
         kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"},
         registry={"url": f"http://127.0.0.1:{free_port()}"},
+        collector={"port": free_port()},
         lander_flush_s=1.0,
         lander_flush_events=5_000,
     )

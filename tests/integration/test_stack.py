@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -27,20 +28,23 @@ def _up(settings: Settings) -> tuple[subprocess.Popen[bytes], dict]:
         "PLAYPULSE_DATA_DIR": str(settings.data_dir),
         "PLAYPULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "PLAYPULSE_REGISTRY__URL": settings.registry.url,
+        "PLAYPULSE_COLLECTOR__PORT": str(settings.collector.port),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "playpulse", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    state_file = settings.data_dir / "run" / "stack.json"
+    # `up` prints "playpulse is up" once every child answers (the collector, last, takes a moment).
+    assert process.stdout is not None
+    fd, seen = process.stdout.fileno(), b""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if state_file.exists():
-            state = json.loads(state_file.read_text())
-            if "lander" in state["children"]:
-                return process, state
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        time.sleep(0.2)
-    raise AssertionError("playpulse up did not start its children within 60 s")
+        if select.select([fd], [], [], 0.2)[0]:
+            seen += os.read(fd, 65536)  # unbuffered: the rest stays readable through process.stdout
+            if b"playpulse is up" in seen:
+                time.sleep(0.5)  # the line comes just before `up` installs its signal handlers
+                return process, json.loads((settings.data_dir / "run" / "stack.json").read_text())
+        assert process.poll() is None, seen.decode()
+    raise AssertionError("playpulse up did not start its children within 60 s:\n" + seen.decode())
 
 
 def _children_gone(pids: list[int], timeout_s: float = 20) -> bool:
@@ -55,7 +59,7 @@ def _children_gone(pids: list[int], timeout_s: float = 20) -> bool:
 def test_up_creates_topics_and_serves_registry_then_down_stops_all(settings: Settings) -> None:
     process, state = _up(settings)
     children = list(state["children"].values())
-    assert set(state["children"]) == {"broker", "registry", "lander"}
+    assert set(state["children"]) == {"broker", "registry", "lander", "collector"}
     topics = AdminClient(settings.kafka.client_config()).list_topics(timeout=10).topics
     for spec in TOPICS:
         assert len(topics[spec.name].partitions) == spec.partitions

@@ -2,7 +2,7 @@
 
 `LocalStack.start()` starts, in order and each one ready before the next: the Tansu broker (when
 `kafka.embedded`), the topics, the schema registry (when `registry.embedded`) with the current
-`PlaybackEvent` schema registered, and the workers (the lander; the HTTP collector, once it
+`PlaybackEvent` schema registered, and the workers (the lander; the QoE job; the HTTP collector, once it
 answers `/healthz`, with an API key for the application `demo` in `data_dir/secrets/demo.key`).
 `stop()` stops them in reverse order; a child never outlives the supervisor (see
 `playpulse.processes`). The supervisor's pid and its children are recorded in
@@ -31,7 +31,7 @@ from schemas.registry import RegistryClient, event_serde
 __all__ = ["LocalStack", "StackError", "stop_running_stack"]
 
 log = logging.getLogger("playpulse.stack")
-WORKERS = ("lander", "collector")
+WORKERS = ("lander", "qoe", "collector")
 
 
 class StackError(RuntimeError):
@@ -81,7 +81,9 @@ class LocalStack:
         try:
             if self.settings.kafka.embedded:
                 broker = ManagedProcess(
-                    "broker", broker_argv(self.settings.kafka.bootstrap_servers), self.log_dir,
+                    "broker",
+                    broker_argv(self.settings.kafka.bootstrap_servers),
+                    self.log_dir,
                     death_signal=signal.SIGKILL,
                 )
                 self._start(broker)
@@ -93,8 +95,13 @@ class LocalStack:
             if self.settings.registry.embedded:
                 parts = urlsplit(self.settings.registry.url)
                 registry = self._python(
-                    "registry", "registry", "serve", "--host", parts.hostname or "127.0.0.1",
-                    "--port", str(parts.port or 8081),
+                    "registry",
+                    "registry",
+                    "serve",
+                    "--host",
+                    parts.hostname or "127.0.0.1",
+                    "--port",
+                    str(parts.port or 8081),
                 )
                 self._start(registry)
                 self._wait_for_registry(registry)
@@ -145,7 +152,9 @@ class LocalStack:
         """Raise `StackError` if a component died."""
         for process in self.processes.values():
             if not process.alive():
-                raise self._fail(process, f"exited with code {process.process.poll() if process.process else '?'}")
+                raise self._fail(
+                    process, f"exited with code {process.process.poll() if process.process else '?'}"
+                )
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
@@ -195,7 +204,11 @@ class LocalStack:
         self.stop()
 
 
-_WORKER_ARGS: dict[str, tuple[str, ...]] = {"lander": ("land",), "collector": ("collect",)}
+_WORKER_ARGS: dict[str, tuple[str, ...]] = {
+    "lander": ("land",),
+    "qoe": ("stream",),
+    "collector": ("collect",),
+}
 
 
 def stop_running_stack(settings: Settings, timeout_s: float = 30.0) -> bool:

@@ -59,7 +59,7 @@ def _children_gone(pids: list[int], timeout_s: float = 20) -> bool:
 def test_up_creates_topics_and_serves_registry_then_down_stops_all(settings: Settings) -> None:
     process, state = _up(settings)
     children = list(state["children"].values())
-    assert set(state["children"]) == {"broker", "registry", "lander", "collector"}
+    assert set(state["children"]) == {"broker", "registry", "lander", "qoe", "collector"}
     topics = AdminClient(settings.kafka.client_config()).list_topics(timeout=10).topics
     for spec in TOPICS:
         assert len(topics[spec.name].partitions) == spec.partitions

@@ -1,7 +1,7 @@
 # The two commands of the README are `make demo` and `make test`; both set up a fresh machine first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-BENCHES := ingest collector codec
+BENCHES := ingest collector codec streaming
 
 .PHONY: setup demo test lint bench $(addprefix bench-,$(BENCHES)) clean
 

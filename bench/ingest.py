@@ -2,9 +2,10 @@
 
 Steps, on a private embedded stack with 1M simulated events (PLAYPULSE_BENCH_SCALE scales it):
 1. simulate the events into memory (Arrow), timed separately;
-2. produce them (Avro encode + idempotent produce + flush): producer events/s;
-3. consume them raw with no decoding (the wire ceiling) and with fastavro decoding (the
-   consume-and-decode ceiling), each with a fresh consumer group;
+2. produce them (columnar Avro encode + idempotent produce + flush): producer events/s; and
+   encode a 100k sample both with fastavro per record and with the columnar encoder;
+3. consume them raw with no decoding (the wire ceiling) and with fastavro decoding per message
+   (the consume-and-decode ceiling of a plain Python consumer), each with a fresh consumer group;
 4. land them with the lander (decode, dedup, pseudonymize, Parquet, commit): lander events/s,
    from its first consumed message to the last event durable in the lake.
 """
@@ -25,7 +26,7 @@ from schemas.registry import RegistryClient, event_serde
 from schemas.serde import AvroSerde
 from schemas.topics import EVENTS
 from streaming.lander import Lander
-from streaming.runtime import Runtime
+from streaming.runtime import THROUGHPUT_CONSUMER_CONFIG, Runtime
 
 
 def _simulate(events: int) -> pa.Table:
@@ -48,6 +49,7 @@ def _consume_all(settings: Settings, group: str, events: int, serde: AvroSerde |
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "session.timeout.ms": 6000,
+            **THROUGHPUT_CONSUMER_CONFIG,  # the same prefetch as the jobs, so ceilings are comparable
         }
     )
     consumer.subscribe([EVENTS.name])
@@ -96,9 +98,11 @@ def main() -> None:
             serde = event_serde(registry)
         producer = EventProducer(settings.kafka, serde, max_buffered=200_000)
         producer.check_broker()
+        sample = table.slice(0, min(events, 100_000))
         with timed() as t_encode:
-            sample = table.slice(0, min(events, 100_000))
             serde.encode_many(to_avro_records(sample))
+        with timed() as t_columnar:
+            serde.encode_table(sample)
         with timed() as t_produce:
             for batch in table.to_batches(max_chunksize=50_000):
                 producer.send_batch(batch)
@@ -115,7 +119,8 @@ def main() -> None:
     figures = {
         "events": events,
         "simulate_events_per_s": round(events / t_sim["s"]),
-        "encode_events_per_s": round(sample.num_rows / t_encode["s"]),
+        "encode_fastavro_events_per_s": round(sample.num_rows / t_encode["s"]),
+        "encode_columnar_events_per_s": round(sample.num_rows / t_columnar["s"]),
         "producer_events_per_s": round(events / t_produce["s"]),
         "consume_raw_events_per_s": round(events / raw_s),
         "consume_decode_events_per_s": round(events / decode_s),

@@ -24,11 +24,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from ingest.producer import EventProducer
 from ingest.simulator import SimulationConfig, Simulator
 from playpulse.config import Settings
+from playpulse.resources import pseudonymizer
 from schemas.registry import RegistryClient, event_serde
 from warehouse import lake
-from warehouse.pseudonym import Pseudonymizer, load_or_create_key
 
-__all__ = ["RunStats", "backfill_lake", "pseudonymizer_for", "simulation_config", "stream_to_kafka"]
+__all__ = ["RunStats", "backfill_lake", "simulation_config", "stream_to_kafka"]
 
 _HOUR_MS = 3_600_000
 
@@ -59,15 +59,6 @@ class RunStats:
 
 def simulation_config(**overrides: Any) -> SimulationConfig:
     return SimulationConfig(**overrides)
-
-
-def pseudonymizer_for(settings: Settings) -> Pseudonymizer:
-    key = (
-        settings.pseudonym_key.get_secret_value().encode()
-        if settings.pseudonym_key
-        else load_or_create_key(settings.data_dir / "secrets" / "pseudonym.key")
-    )
-    return Pseudonymizer(key)
 
 
 def _progress(description: str, total_ms: int, show: bool) -> Progress:
@@ -135,7 +126,7 @@ def backfill_lake(
     simulator = Simulator(config)
     if ground_truth is not None:
         simulator.write_ground_truth(ground_truth)
-    pseudonymizer = pseudonymizer_for(settings)
+    pseudonymize = pseudonymizer(settings)
     stats = RunStats(f"lake {settings.lake_dir}")
     start_ms, end_ms = _range(config)
     stem = f"sim-s{config.seed}-{start_ms}-{end_ms}"
@@ -146,7 +137,7 @@ def backfill_lake(
     started = time.monotonic()
 
     def write(table: pa.Table) -> None:
-        table = pseudonymizer.apply(table)
+        table = pseudonymize.apply(table)
         stats.files += len(lake.write_events(settings.lake_dir, table, stem))
 
     with _progress("simulate → lake", end_ms - start_ms, progress) as bar:

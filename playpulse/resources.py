@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from playpulse.config import Settings
 from warehouse import Warehouse, open_warehouse
+from warehouse.pseudonym import Pseudonymizer, load_or_create_key
 
-__all__ = ["open_configured_warehouse"]
+__all__ = ["open_configured_warehouse", "pseudonymizer"]
+
+
+def pseudonymizer(settings: Settings) -> Pseudonymizer:
+    """The keyed hash of user ids: `pseudonym_key`, or the stack's generated key file."""
+    key = (
+        settings.pseudonym_key.get_secret_value().encode()
+        if settings.pseudonym_key
+        else load_or_create_key(settings.data_dir / "secrets" / "pseudonym.key")
+    )
+    return Pseudonymizer(key)
 
 
 def open_configured_warehouse(

@@ -32,13 +32,13 @@ from confluent_kafka import Message
 
 from ingest.dead_letter import DeadLetters
 from playpulse.config import Settings
+from playpulse.resources import pseudonymizer
 from schemas.events import EVENT_SCHEMA
 from schemas.registry import RegistryClient, event_serde
 from schemas.serde import AvroSerde
 from schemas.topics import EVENTS
 from streaming.runtime import Runtime
 from warehouse import lake
-from warehouse.pseudonym import Pseudonymizer, load_or_create_key
 
 __all__ = ["Lander", "LanderStats", "run_lander"]
 
@@ -90,12 +90,7 @@ class Lander:
         self.lake_dir = settings.lake_dir
         self.stats = LanderStats()
         self.dedup_hours = dedup_hours
-        key = (
-            settings.pseudonym_key.get_secret_value().encode()
-            if settings.pseudonym_key
-            else load_or_create_key(settings.data_dir / "secrets" / "pseudonym.key")
-        )
-        self.pseudonymizer = Pseudonymizer(key)
+        self.pseudonymizer = pseudonymizer(settings)
         self._buffers: dict[int, _PartitionBuffer] = {}
         self._seen: dict[int, OrderedDict[int, set[str]]] = {}
         self._last_flush = time.monotonic()

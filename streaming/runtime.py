@@ -28,9 +28,18 @@ from confluent_kafka import OFFSET_STORED, Consumer, KafkaError, Message, TopicP
 
 from playpulse.config import KafkaSettings
 
-__all__ = ["Job", "Runtime", "RuntimeStats"]
+__all__ = ["THROUGHPUT_CONSUMER_CONFIG", "Job", "Runtime", "RuntimeStats"]
 
 log = logging.getLogger("playpulse.runtime")
+
+#: Prefetch settings for high-volume consumers. Measured here on the embedded broker, 500k
+#: events over 12 partitions, plain consume loop: librdkafka defaults 191k events/s; these
+#: 297k/s; a 1 GB queue 497k/s (too much memory to be a default). Bounded: at most 256 MB queued.
+THROUGHPUT_CONSUMER_CONFIG = {
+    "max.partition.fetch.bytes": 8_000_000,
+    "queued.min.messages": 200_000,
+    "queued.max.messages.kbytes": 262_144,
+}
 
 
 class Job(Protocol):
@@ -95,6 +104,7 @@ class Runtime:
                 "session.timeout.ms": kafka.session_timeout_ms,
                 "max.poll.interval.ms": 300_000,
                 "partition.assignment.strategy": "range",
+                **THROUGHPUT_CONSUMER_CONFIG,
             }
         )
 

@@ -14,6 +14,8 @@ from typing import Any
 import fastavro
 from ddsketch import DDSketch
 
+# The grouping sets of streaming.qoe.DEFAULT_SLICES, written out: this module also runs in the peers'
+# virtualenv, which has none of playpulse's dependencies.
 SLICES = (
     (),
     ("region",),

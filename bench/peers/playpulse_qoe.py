@@ -7,7 +7,6 @@ process, until it has consumed EVENTS events; writes its rate and peak RSS (benc
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,16 @@ from schemas.registry import RegistryClient, event_serde
 from schemas.topics import EVENTS
 from streaming.qoe_job import QoeJob, QoeOutput
 from streaming.runtime import Runtime
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM of this process. Not getrusage's ru_maxrss: Linux carries a parent's peak across
+    fork and exec into it, so a child of a big process would report its parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -51,7 +60,7 @@ def main() -> None:
                 "events": job.stats.events,
                 "seconds": elapsed,
                 "rows": output.rows_written,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": _peak_rss_mb(),
             }
         )
     )

@@ -173,3 +173,30 @@ def test_every_default_slice_is_emitted(simulated: pa.Table) -> None:
     for dims in DEFAULT_SLICES[1:]:
         part = rows.filter(pc.equal(rows["slice"], slice_name(dims)))
         assert pc.sum(part["attempts"]).as_py() == pc.sum(totals["attempts"]).as_py()
+
+
+def test_topic_records_are_keyed_and_plain_json() -> None:
+    import base64
+    import json
+
+    from streaming.qoe_job import topic_records
+    from streaming.sketch import Sketch
+
+    events = pa.Table.from_pylist(
+        [
+            _event(T0 + 1_000, "PLAY_REQUEST"),
+            _event(T0 + 2_000, "PLAY_START", startup_ms=1_000, bitrate_kbps=5_800, played_ms=0),
+            _event(T0 + 3_000, "PLAY_REQUEST", session_id="s2", device_type="MOBILE"),
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    rows = _run(events, slices=((), ("device_type",)))
+    keys, values = topic_records(rows)
+    records = {key: json.loads(value) for key, value in zip(keys, values, strict=True)}
+    assert f"{T0}|all|*|*|*|*|*|*|*|0" in records
+    mobile = records[f"{T0}|device_type|*|*|MOBILE|*|*|*|*|0"]
+    assert mobile["window_start"] == T0 and mobile["attempts"] == 1
+    assert mobile["vst_p50_ms"] is None and mobile["vst_sketch"] is None and mobile["rebuffer_ratio"] is None
+    tv = records[f"{T0}|device_type|*|*|TV|*|*|*|*|0"]
+    sketch = Sketch.from_bytes(base64.b64decode(tv["vst_sketch"]))
+    assert sketch.quantile(0.5) == pytest.approx(1_000, rel=0.01) == tv["vst_p50_ms"]

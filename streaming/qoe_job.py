@@ -176,6 +176,7 @@ class QoeJob:
         self.stats = QoeStats()
         self.dead_letters = DeadLetters(settings.kafka, source="qoe")
         self._final: list[pa.Table] = []
+        self._saved: dict[int, Checkpoint] = {}
         self._last_provisional = 0.0
 
     # -- runtime callbacks ---------------------------------------------------------------------
@@ -184,6 +185,7 @@ class QoeJob:
         for p in partitions:
             self.windows[p] = PartitionWindows.resume(p, checkpoints.get(p), self.lateness_ms)
             self.next_offset.pop(p, None)
+            self._saved.pop(p, None)
         return {p: c.offset for p, c in checkpoints.items()}
 
     def process(self, messages: list[Message]) -> None:
@@ -244,7 +246,10 @@ class QoeJob:
         checkpoints = {
             p: self.windows[p].checkpoint(self.next_offset[p]) for p in partitions if p in self.windows
         }
-        self.output.save_checkpoints(checkpoints)
+        # A checkpoint moves only when windows open or close; rewrite only those that moved.
+        changed = {p: c for p, c in checkpoints.items() if self._saved.get(p) != c}
+        self.output.save_checkpoints(changed)
+        self._saved.update(changed)
         self.dead_letters.flush()
         return {p: c.offset for p, c in checkpoints.items()}
 

@@ -112,11 +112,12 @@ def _freshness(settings: Settings, seconds: float) -> dict:
         writes: list[tuple[float, pa.Table]] = []
         write = output.write
 
-        def recording_write(rows: pa.Table) -> None:
-            write(rows)
-            writes.append(
-                (time.time() * 1000, rows.select(["window_start", "slice", "provisional", "attempts"]))
-            )
+        def recording_write(rows: pa.Table, checkpoints: dict | None = None) -> None:
+            write(rows, checkpoints)
+            if rows.num_rows:
+                writes.append(
+                    (time.time() * 1000, rows.select(["window_start", "slice", "provisional", "attempts"]))
+                )
 
         output.write = recording_write  # type: ignore[method-assign]
         job = QoeJob(job_settings, serde, output)

@@ -37,6 +37,7 @@ from streaming.qoe import DEFAULT_SLICES, QoeAggregator
 from streaming.windows import Assigned, Checkpoint, PartitionWindows
 from warehouse import Warehouse, WarehouseError
 from warehouse.tables import QOE_DIMENSIONS, STREAM_CHECKPOINTS
+from warehouse.tables import QOE_MINUTE as QOE_MINUTE_TABLE
 
 __all__ = ["QoeJob", "QoeOutput", "topic_records"]
 
@@ -93,13 +94,24 @@ class QoeOutput:
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
-    def write(self, rows: pa.Table) -> None:
-        if rows.num_rows == 0:
+    def write(self, rows: pa.Table, checkpoints: dict[int, Checkpoint] | None = None) -> None:
+        """Rows to the topic (flushed), then rows and checkpoints to the warehouse, in that order,
+        through one connection: a checkpoint is never ahead of the rows it covers."""
+        if rows.num_rows:
+            keys, values = topic_records(rows)
+            self.topic.send_many(keys, values)
+            self.topic.flush()
+        table = _checkpoint_table(checkpoints or {})
+        if rows.num_rows == 0 and table.num_rows == 0:
             return
-        keys, values = topic_records(rows)
-        self.topic.send_many(keys, values)
-        self.topic.flush()
-        self.with_warehouse(lambda wh: wh.upsert("qoe_minute", rows))
+
+        def store(wh: Warehouse) -> None:
+            if rows.num_rows:
+                wh.upsert("qoe_minute", rows)
+            if table.num_rows:
+                wh.upsert("stream_checkpoints", table)
+
+        self.with_warehouse(store)
         self.rows_written += rows.num_rows
 
     def load_checkpoints(self, partitions: list[int]) -> dict[int, Checkpoint]:
@@ -121,25 +133,26 @@ class QoeOutput:
         }
 
     def save_checkpoints(self, checkpoints: dict[int, Checkpoint]) -> None:
-        if not checkpoints:
-            return
-        now = datetime.now(UTC)
-        table = pa.Table.from_pylist(
-            [
-                {
-                    "job": JOB,
-                    "topic": EVENTS.name,
-                    "kafka_partition": p,
-                    "resume_offset": c.offset,
-                    "max_ts_before_ms": c.max_ts_before,
-                    "closed_through_ms": c.closed_through,
-                    "updated_at": now,
-                }
-                for p, c in sorted(checkpoints.items())
-            ],
-            schema=STREAM_CHECKPOINTS.arrow_schema,
-        )
-        self.with_warehouse(lambda wh: wh.upsert("stream_checkpoints", table))
+        self.write(QOE_MINUTE_TABLE.arrow_schema.empty_table(), checkpoints)
+
+
+def _checkpoint_table(checkpoints: dict[int, Checkpoint]) -> pa.Table:
+    now = datetime.now(UTC)
+    return pa.Table.from_pylist(
+        [
+            {
+                "job": JOB,
+                "topic": EVENTS.name,
+                "kafka_partition": p,
+                "resume_offset": c.offset,
+                "max_ts_before_ms": c.max_ts_before,
+                "closed_through_ms": c.closed_through,
+                "updated_at": now,
+            }
+            for p, c in sorted(checkpoints.items())
+        ],
+        schema=STREAM_CHECKPOINTS.arrow_schema,
+    )
 
 
 @dataclass
@@ -238,17 +251,13 @@ class QoeJob:
                 rows = [*rows, provisional]
                 self.stats.provisional_rows += provisional.num_rows
             self._last_provisional = now
-        if rows:
-            self.output.write(pa.concat_tables(rows))
-        return self._checkpoint(list(self.next_offset))
-
-    def _checkpoint(self, partitions: list[int]) -> dict[int, int]:
         checkpoints = {
-            p: self.windows[p].checkpoint(self.next_offset[p]) for p in partitions if p in self.windows
+            p: self.windows[p].checkpoint(self.next_offset[p]) for p in self.next_offset if p in self.windows
         }
         # A checkpoint moves only when windows open or close; rewrite only those that moved.
         changed = {p: c for p, c in checkpoints.items() if self._saved.get(p) != c}
-        self.output.save_checkpoints(changed)
+        table = pa.concat_tables(rows) if rows else QOE_MINUTE_TABLE.arrow_schema.empty_table()
+        self.output.write(table, changed)
         self._saved.update(changed)
         self.dead_letters.flush()
         return {p: c.offset for p, c in checkpoints.items()}

@@ -26,8 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.common import scaled, timed, write_results
-from ingest.simulator import SimulationConfig, Simulator
+from bench.common import scaled, simulated_events, timed, write_results
+from ingest.simulator import SimulationConfig
 from schemas.columnar import decode_events, encode_events, warm_up
 from schemas.events import EVENT_SCHEMA, from_avro_records, playback_event_schema, to_avro_records
 from schemas.serde import AvroSerde
@@ -41,14 +41,7 @@ _COMPILE_PROBE = (
 
 
 def _simulate(events: int) -> pa.Table:
-    config = SimulationConfig(seed=11, users=20_000, days=3.0)
-    batches, total = [], 0
-    for batch in Simulator(config).event_batches():
-        batches.append(batch)
-        total += batch.num_rows
-        if total >= events:
-            break
-    return pa.Table.from_batches(batches).slice(0, events).cast(EVENT_SCHEMA)
+    return simulated_events(SimulationConfig(seed=11, users=20_000, days=3.0), events).cast(EVENT_SCHEMA)
 
 
 def _median_seconds(run: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:

@@ -19,11 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
+from ingest.simulator import SimulationConfig, Simulator
 from playpulse.config import Settings, load_settings
 from playpulse.net import free_port
 from playpulse.stack import LocalStack
 
-__all__ = ["RESULTS_DIR", "bench_stack", "scaled", "timed", "write_results"]
+__all__ = ["RESULTS_DIR", "bench_stack", "scaled", "simulated_events", "timed", "write_results"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -54,6 +57,17 @@ def bench_stack(workers: tuple[str, ...] = ()) -> Iterator[Settings]:
         )
         with LocalStack(settings, workers=workers):
             yield settings
+
+
+def simulated_events(config: SimulationConfig, n: int) -> pa.Table:
+    """The first `n` events the simulator emits for `config`, as one table."""
+    batches, total = [], 0
+    for batch in Simulator(config).event_batches():
+        batches.append(batch)
+        total += batch.num_rows
+        if total >= n:
+            break
+    return pa.Table.from_batches(batches).slice(0, n)
 
 
 def write_results(name: str, figures: dict[str, Any]) -> Path:

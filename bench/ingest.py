@@ -17,9 +17,9 @@ import time
 import pyarrow as pa
 from confluent_kafka import Consumer
 
-from bench.common import bench_stack, scaled, timed, write_results
+from bench.common import bench_stack, scaled, simulated_events, timed, write_results
 from ingest.producer import EventProducer
-from ingest.simulator import SimulationConfig, Simulator
+from ingest.simulator import SimulationConfig
 from playpulse.config import Settings
 from schemas.events import to_avro_records
 from schemas.registry import RegistryClient, event_serde
@@ -30,14 +30,7 @@ from streaming.runtime import THROUGHPUT_CONSUMER_CONFIG, Runtime
 
 
 def _simulate(events: int) -> pa.Table:
-    config = SimulationConfig(seed=11, users=20_000, days=3.0)
-    batches, total = [], 0
-    for batch in Simulator(config).event_batches():
-        batches.append(batch)
-        total += batch.num_rows
-        if total >= events:
-            break
-    return pa.Table.from_batches(batches).slice(0, events)
+    return simulated_events(SimulationConfig(seed=11, users=20_000, days=3.0), events)
 
 
 def _consume_all(settings: Settings, group: str, events: int, serde: AvroSerde | None) -> float:

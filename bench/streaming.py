@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from bench.common import bench_stack, scaled, timed, write_results
+from bench.common import bench_stack, scaled, simulated_events, timed, write_results
 from bench.ingest import _consume_all
 from ingest.producer import EventProducer
 from ingest.simulator import SimulationConfig, Simulator
@@ -46,13 +46,7 @@ def _events(n: int) -> pa.Table:
     # Dense traffic (~30k events per minute of event time), as a high-volume topic carries: the job's
     # output is per minute × slice × partition, so sparse traffic would measure emission, not events.
     config = SimulationConfig(seed=17, users=200_000, sessions_per_user_per_day=20, days=0.1)
-    batches, total = [], 0
-    for batch in Simulator(config).event_batches():
-        batches.append(batch)
-        total += batch.num_rows
-        if total >= n:
-            break
-    return pa.Table.from_batches(batches).slice(0, n)
+    return simulated_events(config, n)
 
 
 def _peer(module: str, args: list[str], python: str = sys.executable, timeout_s: float = 1_800) -> dict:

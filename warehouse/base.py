@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Self
 import pyarrow as pa
 
 from warehouse.errors import WarehouseError
+from warehouse.lake import EVENTS_GLOB
 from warehouse.tables import Table, table_spec
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 #: Where the lake keeps raw events, relative to the lake root (the lake writer's layout).
-LAKE_EVENTS_GLOB = "events/event_date=*/hour=*/*.parquet"
+LAKE_EVENTS_GLOB = EVENTS_GLOB
 
 Params = Mapping[str, Any]
 

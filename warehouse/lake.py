@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 __all__ = [
     "EVENTS_DIR",
-    "events_glob",
+    "EVENTS_GLOB",
     "hour_dir",
     "iter_hour_groups",
     "list_files",
@@ -38,11 +38,9 @@ __all__ = [
 ]
 
 EVENTS_DIR = "events"
+#: The event files, relative to the lake root: what readers glob (`warehouse.base.lake_events_glob`).
+EVENTS_GLOB = f"{EVENTS_DIR}/event_date=*/hour=*/*.parquet"
 _HOUR_MS = 3_600_000
-
-
-def events_glob(lake_dir: Path) -> str:
-    return str(lake_dir / EVENTS_DIR / "event_date=*" / "hour=*" / "*.parquet")
 
 
 def hour_dir(lake_dir: Path, hour_index: int) -> Path:
@@ -92,9 +90,9 @@ def write_events(lake_dir: Path, table: pa.Table, file_stem: str) -> list[Path]:
 
 def list_files(lake_dir: Path, prefix: str = "", hour_index: int | None = None) -> list[Path]:
     """Lake files whose name starts with `prefix`, in one hour or in all of them."""
-    root = hour_dir(lake_dir, hour_index) if hour_index is not None else lake_dir / EVENTS_DIR
-    pattern = f"{prefix}*.parquet" if hour_index is not None else f"event_date=*/hour=*/{prefix}*.parquet"
-    return sorted(root.glob(pattern))
+    if hour_index is not None:
+        return sorted(hour_dir(lake_dir, hour_index).glob(f"{prefix}*.parquet"))
+    return sorted(lake_dir.glob(EVENTS_GLOB.replace("*.parquet", f"{prefix}*.parquet")))
 
 
 def read_event_ids(files: list[Path]) -> set[str]:

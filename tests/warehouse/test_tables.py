@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 from pathlib import Path
 
 import pyarrow as pa
@@ -132,5 +133,7 @@ def test_table_spec_resolves_names_only_from_the_specs() -> None:
 def test_lake_glob_matches_the_lake_writer(tmp_path: Path) -> None:
     from warehouse import lake
 
-    assert lake_events_glob(tmp_path) == lake.events_glob(tmp_path)
+    assert lake_events_glob(tmp_path) == str(tmp_path.resolve() / lake.EVENTS_GLOB)
+    written = lake.write_events(tmp_path, pa.table({"event_ts_ms": [1_763_683_200_000]}), "p00-x")
+    assert [fnmatch.fnmatch(str(f), lake_events_glob(tmp_path)) for f in written] == [True]
     assert lake_events_glob("s3://bucket/lake/") == "s3://bucket/lake/events/event_date=*/hour=*/*.parquet"

@@ -14,34 +14,13 @@ from ingest.simulator import SimulationConfig, Simulator
 from schemas.events import EVENT_SCHEMA
 from streaming.qoe import DEFAULT_SLICES, QoeAggregator, slice_name
 from streaming.windows import WINDOW_MS, PartitionWindows
+from tests.support.events import event
 
 T0 = 1_763_726_400_000  # a window boundary
 
 
 def _event(ts: int, kind: str, **fields) -> dict:
-    row = {f.name: None for f in EVENT_SCHEMA}
-    row.update(
-        event_id=f"e{ts}{kind}",
-        event_type=kind,
-        event_ts_ms=ts,
-        received_ts_ms=ts,
-        user_id="u1",
-        session_id="s1",
-        seq=0,
-        title_id="t1",
-        device_type="TV",
-        device_os="tizen",
-        app_version="1",
-        region="us-east",
-        country="US",
-        isp="comcast",
-        cdn="oca",
-        oca_id="oca-1",
-        fatal=False,
-        experiments=[],
-    )
-    row.update(fields)
-    return row
+    return event(f"e{ts}{kind}", ts, event_type=kind, **fields)
 
 
 def _run(table: pa.Table, partitions: int = 1, batch_rows: int = 10_000, slices=DEFAULT_SLICES) -> pa.Table:

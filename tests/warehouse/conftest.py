@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.events import EVENT_SCHEMA
+from tests.support.events import event  # noqa: F401 - re-exported for the warehouse tests
 from warehouse import Table, Warehouse, open_warehouse
 from warehouse.logical_types import LogicalType
 
@@ -80,33 +81,6 @@ def sample_rows(spec: Table, n: int, **fixed: Any) -> pa.Table:
         for c in spec.columns
     }
     return pa.Table.from_pydict(data, schema=spec.arrow_schema)
-
-
-def event(event_id: str, ts_ms: int, **fields: Any) -> dict[str, Any]:
-    """One flat event (EVENT_SCHEMA) with plausible defaults."""
-    row: dict[str, Any] = {f.name: None for f in EVENT_SCHEMA}
-    row.update(
-        event_id=event_id,
-        event_type="HEARTBEAT",
-        event_ts_ms=ts_ms,
-        received_ts_ms=ts_ms + 40,
-        user_id="p0123",
-        session_id="s-1",
-        seq=0,
-        title_id="t-1",
-        device_type="TV",
-        device_os="tizen",
-        app_version="8.112.0",
-        region="us-east",
-        country="US",
-        isp="comcast",
-        cdn="oca",
-        oca_id="oca-7",
-        fatal=False,
-        experiments=[("ab-vst", "cell-b")],
-    )
-    row.update(fields)
-    return row
 
 
 def write_lake_file(

@@ -204,11 +204,11 @@ class QoeJob:
     def process(self, messages: list[Message]) -> None:
         """Decode the whole batch at once (columnar); undecodable messages go to the dead-letter topic."""
         decoded = self.serde.decode_batch([m.value() for m in messages])
+        # One pass over the message objects for their coordinates; the rest is array indexing.
+        partitions = np.fromiter((m.partition() for m in messages), np.int32, len(messages))
+        offsets = np.fromiter((m.offset() for m in messages), np.int64, len(messages))
         if decoded.table.num_rows:
-            good = [messages[i] for i in decoded.rows.tolist()]
-            partitions = np.fromiter((m.partition() for m in good), np.int32, len(good))
-            offsets = np.fromiter((m.offset() for m in good), np.int64, len(good))
-            self.fold(decoded.table, partitions, offsets)
+            self.fold(decoded.table, partitions[decoded.rows], offsets[decoded.rows])
         for row, error in zip(decoded.bad_rows.tolist(), decoded.errors, strict=True):
             bad = messages[row]
             self.dead_letters.send(bad, reason="undecodable", detail=error)

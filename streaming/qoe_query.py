@@ -36,9 +36,8 @@ def _grouping_set(filters: dict[str, str], slices: tuple[tuple[str, ...], ...]) 
     wanted = set(filters)
     candidates = [dims for dims in slices if wanted <= set(dims)]
     if not candidates:
-        raise ValueError(
-            f"no stored slice covers {sorted(wanted)}; stored grouping sets: {[slice_name(s) for s in slices]}"
-        )
+        stored = [slice_name(s) for s in slices]
+        raise ValueError(f"no stored slice covers {sorted(wanted)}; stored grouping sets: {stored}")
     return slice_name(min(candidates, key=len))
 
 

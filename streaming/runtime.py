@@ -148,18 +148,18 @@ class Runtime:
             while not self._stopping and not (until and until()):
                 messages = self.consumer.consume(self.batch_size, timeout=self.poll_timeout_s)
                 good = []
+                positions = self.stats.positions
                 for message in messages:
                     error = message.error()
                     if error is None:
                         good.append(message)
+                        positions[message.partition()] = message.offset() + 1
                     elif error.code() != KafkaError._PARTITION_EOF:
                         log.warning("consumer error: %s", error)
                 if good:
                     self.job.process(good)
                     self.stats.consumed += len(good)
                     self.stats.batches += 1
-                    for message in good:
-                        self.stats.positions[message.partition()] = message.offset() + 1
                 now = time.monotonic()
                 if now - last_tick >= self.tick_s:
                     self._commit(self.job.tick(now))

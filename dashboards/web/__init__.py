@@ -1,0 +1,1 @@
+"""The local web dashboard (Starlette + plotly.js from the installed plotly package)."""

@@ -1,7 +1,7 @@
 # The two commands of the README are `make demo` and `make test`; both set up a fresh machine first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-BENCHES := ingest collector codec streaming
+BENCHES := ingest collector codec streaming batch forecast alerts
 
 .PHONY: setup demo test lint bench $(addprefix bench-,$(BENCHES)) clean
 
@@ -26,7 +26,8 @@ lint: setup
 
 bench: $(addprefix bench-,$(BENCHES))
 
-bench-%: setup
+# A static pattern rule: make skips implicit rules for .PHONY targets, so `bench-%: setup` did nothing.
+$(addprefix bench-,$(BENCHES)): bench-%: setup
 	$(PY) -m bench.$*
 
 clean:

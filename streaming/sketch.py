@@ -23,26 +23,43 @@ from dataclasses import dataclass, field
 
 import ddsketch.pb.ddsketch_pb2 as pb
 import numpy as np
+import pyarrow as pa
 from ddsketch.mapping import LogarithmicMapping
+from numba import njit
 
-__all__ = ["MAPPING", "RELATIVE_ACCURACY", "Sketch", "grouped_quantiles", "keys_of", "values_of"]
+__all__ = [
+    "KEY_MULTIPLIER",
+    "KEY_OFFSET",
+    "MAPPING",
+    "RELATIVE_ACCURACY",
+    "ZERO_KEY",
+    "Sketch",
+    "bins_quantiles",
+    "bins_to_bytes",
+    "grouped_quantiles",
+    "keys_of",
+    "values_of",
+]
 
 RELATIVE_ACCURACY = 0.01
+#: The bin key that stands for the zero bucket where bins are stored as one key array
+#: (`qoe_minute.vst_bin_keys`): the smallest int32, so it sorts before every real key.
+ZERO_KEY = int(np.iinfo(np.int32).min)
 MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 # LogarithmicMapping: key(v) = ceil(log2(v) * multiplier) + offset.
-_MULTIPLIER = MAPPING._multiplier
-_OFFSET = MAPPING._offset
+KEY_MULTIPLIER = MAPPING._multiplier
+KEY_OFFSET = MAPPING._offset
 _MIN_POSITIVE = MAPPING.min_possible
 
 
 def keys_of(values: np.ndarray) -> np.ndarray:
     """Bin keys of strictly positive values (vectorized `MAPPING.key`)."""
-    return (np.ceil(np.log2(values) * _MULTIPLIER) + _OFFSET).astype(np.int32)
+    return (np.ceil(np.log2(values) * KEY_MULTIPLIER) + KEY_OFFSET).astype(np.int32)
 
 
 def values_of(keys: np.ndarray) -> np.ndarray:
     """Representative value of each bin key (vectorized `MAPPING.value`)."""
-    return np.power(2.0, (keys - _OFFSET) / _MULTIPLIER) * (2.0 / (1 + MAPPING.gamma))
+    return np.power(2.0, (keys - KEY_OFFSET) / KEY_MULTIPLIER) * (2.0 / (1 + MAPPING.gamma))
 
 
 @dataclass
@@ -100,7 +117,7 @@ class Sketch:
         """The `ddsketch` protobuf message, with sparse bins."""
         message = pb.DDSketch(
             mapping=pb.IndexMapping(
-                gamma=MAPPING.gamma, indexOffset=_OFFSET, interpolation=pb.IndexMapping.NONE
+                gamma=MAPPING.gamma, indexOffset=KEY_OFFSET, interpolation=pb.IndexMapping.NONE
             ),
             positiveValues=pb.Store(
                 binCounts=dict(zip(self.keys.tolist(), self.counts.tolist(), strict=True))
@@ -153,3 +170,143 @@ def grouped_quantiles(
         values = np.where(rank < zero_counts, 0.0, values)
         out[:, column] = np.where(totals > 0, values, np.nan)
     return out
+
+
+def bins_quantiles(
+    offsets: np.ndarray, keys: np.ndarray, counts: np.ndarray, qs: tuple[float, ...]
+) -> np.ndarray:
+    """Quantiles of many sketches stored as bin arrays (the `vst_bin_keys` layout), exactly as
+    `Sketch.quantile` of each: sketch r owns `keys[offsets[r]:offsets[r + 1]]`, ascending, with
+    the zero bucket as key `ZERO_KEY` (first). Returns (sketches × len(qs)), NaN for empty ones.
+
+    The rank is compared with each sketch's own cumulative counts (exact integers), so no
+    rounding of a running total over all sketches can move a quantile to a neighbouring bin.
+    """
+    offsets = np.asarray(offsets, np.int64)
+    rows = offsets.size - 1
+    out = np.full((rows, len(qs)), np.nan)
+    if keys.size == 0:
+        return out
+    lengths = np.diff(offsets)
+    row_of = np.repeat(np.arange(rows), lengths)
+    cumulative = np.cumsum(counts)
+    padded = np.concatenate(([0.0], cumulative))
+    before = padded[offsets[:-1]]
+    totals = padded[offsets[1:]] - before
+    local = cumulative - before[row_of]
+    nonempty = lengths > 0
+    last = np.maximum(offsets[1:] - 1, 0)
+    for column, q in enumerate(qs):
+        rank = q * (totals - 1)
+        below = np.bincount(row_of, weights=local <= rank[row_of], minlength=rows).astype(np.int64)
+        index = np.minimum(offsets[:-1] + below, last)
+        key = keys[np.minimum(index, keys.size - 1)]
+        values = np.where(key == ZERO_KEY, 0.0, values_of(key))
+        out[:, column] = np.where(nonempty, values, np.nan)
+    return out
+
+
+def _mapping_prefix() -> bytes:
+    """The serialized `mapping` field every playpulse sketch starts with."""
+    mapping = pb.IndexMapping(gamma=MAPPING.gamma, indexOffset=KEY_OFFSET, interpolation=pb.IndexMapping.NONE)
+    return pb.DDSketch(mapping=mapping).SerializeToString()
+
+
+_PREFIX = np.frombuffer(_mapping_prefix(), np.uint8)
+
+
+def bins_to_bytes(offsets: np.ndarray, keys: np.ndarray, counts: np.ndarray) -> pa.BinaryArray:
+    """`Sketch.to_bytes()` of many sketches stored as bin arrays (layout of `bins_quantiles`), in
+    one compiled pass; NULL for a sketch without bins. The messages are the same `ddsketch`
+    protobuf (sparse `binCounts`, written in ascending key order — protobuf leaves map order to the
+    writer), so `Sketch.from_bytes` and every DDSketch reader read them unchanged.
+    """
+    offsets = np.ascontiguousarray(offsets, np.int64)
+    keys = np.ascontiguousarray(keys, np.int32)
+    counts = np.ascontiguousarray(counts, np.float64)
+    rows = offsets.size - 1
+    out_offsets, data = _encode_sketches(_PREFIX, offsets, keys, counts.view(np.uint8), ZERO_KEY)
+    valid = np.diff(offsets) > 0
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
+    return pa.Array.from_buffers(
+        pa.binary(),
+        rows,
+        [validity, pa.py_buffer(out_offsets.astype(np.int32).tobytes()), pa.py_buffer(data.tobytes())],
+        null_count=int(rows - valid.sum()),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _varint_size(value: int) -> int:
+    size = 1
+    while value >= 0x80:
+        value >>= 7
+        size += 1
+    return size
+
+
+@njit(cache=True, nogil=True)
+def _put_varint(data: np.ndarray, at: int, value: int) -> int:
+    while value >= 0x80:
+        data[at] = (value & 0x7F) | 0x80
+        value >>= 7
+        at += 1
+    data[at] = value
+    return at + 1
+
+
+@njit(cache=True, nogil=True)
+def _encode_sketches(
+    prefix: np.ndarray, offsets: np.ndarray, keys: np.ndarray, count_bytes: np.ndarray, zero_key: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """DDSketch messages: mapping prefix, positiveValues{binCounts entries}, negativeValues{}, zeroCount."""
+    rows = offsets.size - 1
+    out = np.zeros(rows + 1, np.int64)
+    store = np.zeros(rows, np.int64)
+    for r in range(rows):
+        if offsets[r + 1] == offsets[r]:
+            out[r + 1] = out[r]
+            continue
+        size = 0
+        zero = False
+        for i in range(offsets[r], offsets[r + 1]):
+            if keys[i] == zero_key:
+                zero = True
+                continue
+            key = np.int64(keys[i])
+            zigzag = (key << 1) ^ (key >> 63)
+            entry = 1 + _varint_size(zigzag) + 1 + 8
+            size += 2 + entry
+        store[r] = size
+        total = prefix.size + 1 + _varint_size(size) + size + 2 + (9 if zero else 0)
+        out[r + 1] = out[r] + total
+    data = np.empty(out[rows], np.uint8)
+    for r in range(rows):
+        if offsets[r + 1] == offsets[r]:
+            continue
+        at = out[r]
+        data[at : at + prefix.size] = prefix
+        at += prefix.size
+        data[at] = 0x12  # positiveValues, length-delimited
+        at = _put_varint(data, at + 1, store[r])
+        zero_at = -1
+        for i in range(offsets[r], offsets[r + 1]):
+            if keys[i] == zero_key:
+                zero_at = i
+                continue
+            key = np.int64(keys[i])
+            zigzag = (key << 1) ^ (key >> 63)
+            data[at] = 0x0A  # binCounts map entry
+            data[at + 1] = 1 + _varint_size(zigzag) + 1 + 8
+            data[at + 2] = 0x08  # key: sint32
+            at = _put_varint(data, at + 3, zigzag)
+            data[at] = 0x11  # value: double
+            data[at + 1 : at + 9] = count_bytes[8 * i : 8 * i + 8]
+            at += 9
+        data[at] = 0x1A  # negativeValues: empty
+        data[at + 1] = 0
+        at += 2
+        if zero_at >= 0:
+            data[at] = 0x21  # zeroCount: double
+            data[at + 1 : at + 9] = count_bytes[8 * zero_at : 8 * zero_at + 8]
+    return out, data

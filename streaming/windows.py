@@ -14,6 +14,16 @@ decides lateness exactly as the first run did and skips rows of windows that wer
 so it re-emits precisely the rows the first run emitted after the checkpoint: no row is lost,
 none is counted twice (tests/streaming/test_windows.py checks this on random disorder).
 Watermarks are per partition, so the result does not depend on how partitions interleave.
+
+Idle partitions: a partition that receives nothing keeps its watermark, so its last windows would
+wait for its next event. `advance(at_offset, max_ts)` raises the partition's max event time to
+`max_ts` for every row from `at_offset` on (the job does it for a partition idle for a bounded
+time, up to the event-time frontier of the others). It is a decision taken by the wall clock, so
+to keep replays exact it is recorded: every advance at or after the resume offset travels in the
+checkpoint (`Checkpoint.advances`), and a resumed partition applies it when it reaches that
+offset — a replay decides lateness exactly as the first run did. The job saves the checkpoint
+holding an advance before it emits any row the advance closes, so no row depends on an advance
+that a restart would not know about.
 """
 
 from __future__ import annotations
@@ -35,6 +45,8 @@ class Checkpoint:
     offset: int
     max_ts_before: int | None
     closed_through: int | None
+    #: (offset, max_ts) watermark advances at or after `offset`, in offset order.
+    advances: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class PartitionWindows:
     max_ts: int = _NEVER
     closed_through: int = _NEVER
     open: dict[int, _Open] = field(default_factory=dict)
+    advances: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
     def resume(
@@ -71,7 +84,26 @@ class PartitionWindows:
                 windows.max_ts = checkpoint.max_ts_before
             if checkpoint.closed_through is not None:
                 windows.closed_through = checkpoint.closed_through
+            for at, max_ts in checkpoint.advances:
+                if at <= checkpoint.offset:  # applies to every row replayed
+                    windows.max_ts = max(windows.max_ts, max_ts)
+                else:
+                    windows.advances.append((at, max_ts))
         return windows
+
+    def advance(self, at_offset: int, max_ts: int) -> bool:
+        """Count the max event time as at least `max_ts` for rows from `at_offset` on (the next
+        offset of the partition); False when it is not higher than the max already seen. Windows
+        the new watermark passes close at the next `close()`."""
+        if max_ts <= self.max_ts:
+            return False
+        self.max_ts = max_ts
+        if self.advances and self.advances[-1][0] == at_offset:
+            # Still idle at the same offset: no row lies between the two, so the higher one is exact.
+            self.advances[-1] = (at_offset, max_ts)
+        else:
+            self.advances.append((at_offset, max_ts))
+        return True
 
     @property
     def watermark(self) -> int:
@@ -87,12 +119,20 @@ class PartitionWindows:
         width = self.window_ms
         running = np.maximum(np.maximum.accumulate(ts), self.max_ts)
         before = np.concatenate(([self.max_ts], running[:-1]))  # max event time before each row
+        if self.advances and self.advances[0][0] <= offsets[-1]:
+            # Recorded advances (a replay reaching them): from its offset on, a row sees its max_ts.
+            floor = np.full(ts.size, _NEVER, np.int64)
+            for at, max_ts in self.advances:
+                floor = np.where(offsets >= at, np.maximum(floor, max_ts), floor)
+            before = np.maximum(before, floor)
+            running = np.maximum(running, floor)
         own_window = ts // width * width
         late = own_window + width <= before - self.lateness_ms
         window_start = np.where(late, before // width * width, own_window)
         keep = window_start + width > self.closed_through
-        # Remember, for each window opened by this batch, its first offset and the max before it.
-        opening = keep & ~late
+        # Remember, for each window opened by this batch, its first offset and the max before it. A
+        # late row opens the newest window too when no row did (after an idle advance).
+        opening = keep
         if opening.any():
             starts, first_rows = np.unique(window_start[opening], return_index=True)
             rows = np.flatnonzero(opening)[first_rows]
@@ -121,8 +161,11 @@ class PartitionWindows:
             offset, max_before = oldest.first_offset, oldest.max_ts_before
         else:
             offset, max_before = next_offset, self.max_ts
+        # Advances before the resume offset are in max_before already (offsets only move forward).
+        self.advances = [a for a in self.advances if a[0] > offset]
         return Checkpoint(
             offset,
             None if max_before == _NEVER else max_before,
             None if self.closed_through == _NEVER else self.closed_through,
+            tuple(self.advances),
         )

@@ -1,7 +1,8 @@
 """The embedded default warehouse: one DuckDB file (or `:memory:`) plus the Parquet lake.
 
-Tables get a PRIMARY KEY on their spec key; `upsert` is `INSERT OR REPLACE`, `replace_partition`
-a DELETE + INSERT in one transaction. Tables, views and columns carry `COMMENT ON` comments
+Tables get a PRIMARY KEY on their spec key; `upsert` deletes the keys it writes and inserts the
+rows in one transaction (faster than `INSERT OR REPLACE`), `replace_partition` a DELETE + INSERT
+in one transaction. Tables, views and columns carry `COMMENT ON` comments
 from the specs. The session time zone is UTC, so TIMESTAMPTZ values read back as UTC.
 
 The `events` view reads the lake with `read_parquet(..., hive_partitioning = true,
@@ -188,8 +189,28 @@ class DuckDBWarehouse(Warehouse):
             self._insert_rows(spec, rows, "INSERT")
 
     def _upsert(self, spec: Table, rows: pa.Table) -> None:
+        # DELETE the keys present, then INSERT, in one transaction: measured here on 25k qoe_minute
+        # rows that all existed, 1.3 s against 3.5-9 s for INSERT OR REPLACE (same result).
         with self._lock, _engine_errors(f"DuckDB could not upsert into {spec.name}"):
-            self._insert_rows(spec, rows, "INSERT OR REPLACE")
+            con = self._connection()
+            source = f"_playpulse_rows_{uuid.uuid4().hex}"
+            columns = ", ".join(_ident(c) for c in spec.column_names)
+            same_key = " AND ".join(f"t.{_ident(k)} = s.{_ident(k)}" for k in spec.key)
+            con.register(source, rows)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    target = _ident(spec.name)
+                    con.execute(f"DELETE FROM {target} t USING {_ident(source)} s WHERE {same_key}")
+                    con.execute(
+                        f"INSERT INTO {_ident(spec.name)} ({columns}) SELECT {columns} FROM {_ident(source)}"
+                    )
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            finally:
+                con.unregister(source)
 
     def _replace_partition(self, spec: Table, rows: pa.Table, day: dt.date) -> None:
         assert spec.partition_column is not None

@@ -8,7 +8,8 @@ is cast to the matching Arrow type first, so both engines store the same values.
   ClickHouse `DateTime64(3, 'UTC')`, millisecond precision on write;
 - nullability is not part of the logical type: a column adds `NOT NULL` (DuckDB) or
   `Nullable(...)` (ClickHouse) itself. ClickHouse cannot make a `Map` nullable, so
-  `STRING_MAP` columns are never nullable (an empty map stands for "none").
+  `STRING_MAP` columns are never nullable (an empty map stands for "none"); nor can it make an
+  `Array` nullable, so array columns are never nullable either (an empty array stands for "none").
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class LogicalType(Enum):
     TIMESTAMP = ("TIMESTAMPTZ", "DateTime64(3, 'UTC')", pa.timestamp("ms", tz="UTC"))
     BINARY = ("BLOB", "String", pa.binary())
     STRING_MAP = ("MAP(VARCHAR, VARCHAR)", "Map(String, String)", pa.map_(pa.string(), pa.string()))
+    INT32_ARRAY = ("INTEGER[]", "Array(Int32)", pa.list_(pa.int32()))
+    FLOAT64_ARRAY = ("DOUBLE[]", "Array(Float64)", pa.list_(pa.float64()))
 
     def __init__(self, duckdb: str, clickhouse: str, arrow: pa.DataType) -> None:
         self.duckdb = duckdb

@@ -1,5 +1,5 @@
 """The full playpulse QoE job (decode → window → sketch → emit to topic and warehouse) in its own
-process, until it has consumed EVENTS events; writes its rate and peak RSS (benchmark only).
+process, until it has consumed EVENTS events; writes its rate, CPU time and peak RSS (benchmark only).
 
     python -m bench.peers.playpulse_qoe DATA_DIR BOOTSTRAP REGISTRY_URL EVENTS RESULT_JSON
 """
@@ -48,17 +48,20 @@ def main() -> None:
     def timed_process(messages: list) -> None:  # the clock starts at the first batch, as in the peers
         if not first:
             first.append(time.perf_counter())
+            first.append(time.process_time())
         process(messages)
 
     job.process = timed_process  # type: ignore[method-assign]
     runtime.run(until=lambda: job.stats.events >= expected_n)
     elapsed = time.perf_counter() - first[0]
+    cpu = time.process_time() - first[1]  # every thread: consumer, job, writer, librdkafka
     Path(result).write_text(
         json.dumps(
             {
                 "peer": "playpulse",
                 "events": job.stats.events,
                 "seconds": elapsed,
+                "cpu_seconds": cpu,
                 "rows": output.rows_written,
                 "peak_rss_mb": _peak_rss_mb(),
             }

@@ -129,3 +129,51 @@ def test_grouped_quantiles_equal_each_sketch() -> None:
     for row, sketch in zip(got, sketches, strict=True):
         want = [np.nan if v is None else v for v in sketch.quantiles(QUANTILES)]
         np.testing.assert_allclose(row, want, rtol=1e-12)
+
+
+def _as_bins(sketches: list[Sketch]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sketches in the `vst_bin_keys` layout: zero bucket first as ZERO_KEY, then keys ascending."""
+    from streaming.sketch import ZERO_KEY
+
+    keys, counts, offsets = [], [], [0]
+    for sketch in sketches:
+        if sketch.zero_count:
+            keys.append(ZERO_KEY)
+            counts.append(sketch.zero_count)
+        keys += sketch.keys.tolist()
+        counts += sketch.counts.tolist()
+        offsets.append(len(keys))
+    return np.array(offsets), np.array(keys, np.int32), np.array(counts)
+
+
+BATCH = [Sketch.of(DISTRIBUTIONS["lognormal"](n)) for n in (1, 2, 50, 3_000)] + [
+    Sketch(),
+    Sketch.of(np.zeros(4)),
+    Sketch.of(np.concatenate([np.zeros(10), [5.0, 7.0]])),
+    Sketch.of(np.array([0.5, 1.0, 1.5, 1e6])),  # keys below and far above 0
+]
+
+
+def test_bins_quantiles_equal_each_sketch() -> None:
+    from streaming.sketch import bins_quantiles
+
+    qs = (0.0, 0.01, *QUANTILES, 1.0)
+    got = bins_quantiles(*_as_bins(BATCH), qs)
+    for row, sketch in zip(got, BATCH, strict=True):
+        want = [np.nan if v is None else v for v in sketch.quantiles(qs)]
+        np.testing.assert_array_equal(row, want)
+
+
+def test_bins_to_bytes_is_the_ddsketch_protobuf_of_each_sketch() -> None:
+    from streaming.sketch import bins_to_bytes
+
+    encoded = bins_to_bytes(*_as_bins(BATCH)).to_pylist()
+    for data, sketch in zip(encoded, BATCH, strict=True):
+        if sketch.count == 0:
+            assert data is None
+            continue
+        # The same message as the protobuf library writes, whatever order it puts map entries in.
+        assert pb.DDSketch.FromString(data) == pb.DDSketch.FromString(sketch.to_bytes())
+        back = Sketch.from_bytes(data)
+        assert np.array_equal(back.keys, sketch.keys) and np.array_equal(back.counts, sketch.counts)
+        assert back.zero_count == sketch.zero_count

@@ -64,15 +64,29 @@ def test_checkpoint_points_at_the_first_offset_of_the_oldest_open_window() -> No
     assert fresh.checkpoint(0) == Checkpoint(0, None, None)
 
 
-def _run(ts: list[int], lateness: int, chunks: list[int], restart_at: int | None):
+def _run(
+    ts: list[int],
+    lateness: int,
+    chunks: list[int],
+    restart_at: int | None,
+    advances: dict[int, int] | None = None,
+):
     """Process `ts` in chunks; optionally crash after chunk `restart_at` and resume from the
-    last checkpoint. Returns {window: Counter of (offsets kept, late offsets)} as finally emitted."""
+    last checkpoint. `advances` maps a chunk end to an idle advance of the max event time taken
+    there (by the first run only: a replay must apply the recorded one). Returns {window:
+    (offsets kept, late offsets)} as finally emitted."""
     emitted: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
     state: dict[int, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
     windows = PartitionWindows(0, lateness_ms=lateness)
     checkpoint: Checkpoint | None = None
-    position, done_chunks = 0, 0
+    position, done_chunks, reached = 0, 0, 0
     bounds = sorted({0, *chunks, len(ts)})
+
+    def close() -> None:
+        for start in windows.close():
+            kept, lates = state.pop(start, (set(), set()))
+            emitted[start] = (frozenset(kept), frozenset(lates))
+
     while position < len(ts):
         end = next(b for b in bounds if b > position)
         assigned = _feed(windows, ts[position:end], first_offset=position)
@@ -81,10 +95,14 @@ def _run(ts: list[int], lateness: int, chunks: list[int], restart_at: int | None
         ):
             if keep:
                 state[start][1 if late else 0].add(position + i)
-        for start in windows.close():
-            kept, lates = state.pop(start, (set(), set()))
-            emitted[start] = (frozenset(kept), frozenset(lates))
+        close()
         checkpoint = windows.checkpoint(end)
+        advance = advances.get(end) if advances and end > reached else None
+        if advance is not None and windows.advance(end, windows.max_ts + advance):
+            checkpoint = windows.checkpoint(end)  # saved before any row the advance closes
+            close()
+            checkpoint = windows.checkpoint(end)
+        reached = max(reached, end)
         position = end
         done_chunks += 1
         if restart_at is not None and done_chunks == restart_at:
@@ -112,6 +130,41 @@ def test_resuming_from_a_checkpoint_emits_exactly_the_same_rows(data, n: int, la
     uninterrupted = _run(ts, lateness, chunks, restart_at=None)
     for restart_at in range(1, len(set(chunks)) + 2):
         assert _run(ts, lateness, chunks, restart_at=restart_at) == uninterrupted
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    n=st.integers(2, 60),
+    lateness=st.sampled_from([0, 30 * S, 90 * S]),
+)
+def test_recorded_idle_advances_replay_exactly(data, n: int, lateness: int) -> None:
+    ts = [
+        max(0, 4 * S * i + j)
+        for i, j in enumerate(data.draw(st.lists(st.integers(-100 * S, 20 * S), min_size=n, max_size=n)))
+    ]
+    chunks = data.draw(st.lists(st.integers(1, n - 1), min_size=1, max_size=6))
+    advances = {c: data.draw(st.integers(1, 200 * S)) for c in chunks}
+    uninterrupted = _run(ts, lateness, chunks, restart_at=None, advances=advances)
+    for restart_at in range(1, len(set(chunks)) + 2):
+        assert _run(ts, lateness, chunks, restart_at=restart_at, advances=advances) == uninterrupted
+
+
+def test_an_idle_advance_closes_windows_and_later_rows_are_late() -> None:
+    windows = PartitionWindows(0, lateness_ms=30 * S)
+    _feed(windows, [5 * S, 70 * S])
+    assert windows.close() == []
+    assert windows.advance(2, 110 * S)  # idle: the others are at 110 s
+    assert not windows.advance(2, 100 * S)  # never backwards
+    assert windows.checkpoint(2) == Checkpoint(0, None, 40 * S, advances=((2, 110 * S),))
+    assert windows.close() == [0] and windows.open_windows() == [M]
+    assigned = _feed(windows, [65 * S, 20 * S], first_offset=2)
+    assert assigned.late.tolist() == [False, True]
+    # A replay from before the advance applies it at offset 2, not earlier.
+    replay = PartitionWindows.resume(0, Checkpoint(0, None, None, advances=((2, 110 * S),)), 30 * S)
+    first = _feed(replay, [5 * S, 70 * S])
+    assert first.late.tolist() == [False, False] and replay.close() == []
+    assert _feed(replay, [65 * S, 20 * S], first_offset=2).late.tolist() == [False, True]
 
 
 def test_every_row_is_counted_once_as_metric_or_late() -> None:

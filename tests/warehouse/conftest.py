@@ -71,6 +71,8 @@ def sample_value(column_type: LogicalType, name: str, i: int) -> Any:
         LogicalType.TIMESTAMP: dt.datetime(2025, 11, 21, 10, i % 60, 7, 123000, tzinfo=dt.UTC),
         LogicalType.BINARY: bytes([0xFF, 0x00, i % 256, 0x81]),
         LogicalType.STRING_MAP: [("ab-vst", f"cell-{i}")],
+        LogicalType.INT32_ARRAY: [i, i + 7, -3],
+        LogicalType.FLOAT64_ARRAY: [i + 0.5, 2.0, 1e9],
     }[column_type]
 
 

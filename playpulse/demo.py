@@ -1,77 +1,186 @@
-"""`playpulse demo`: the whole embedded path in one command, ending with what an analyst would see.
+"""`playpulse demo`: the whole product on the embedded stack, in one command and a few minutes.
 
-1. start the local stack (broker, registry, lander);
-2. backfill `history_days` of simulated history straight into the lake;
-3. stream the last `live_minutes` of "today" through Kafka and wait until the lander has landed
-   every event (counted in the lake files, never from consumer lag);
-4. wait until the QoE job has counted every live attempt in `qoe_minute`;
-5. stop everything it started (also on Ctrl-C), then query the warehouse: events per day, today's
-   QoE by device exactly from raw events, and the same live from `qoe_minute`'s merged sketches.
+1. **Stack**: broker, registry, lander, QoE job, collector, alerts app and the web dashboard.
+2. **History**: `history_days` of simulated traffic go straight into the Parquet lake, and the
+   simulated world's catalogue (titles, release calendar, appliances) is published beside it.
+3. **Live**: the last `live_minutes` up to now are replayed at full speed through the HTTP
+   collector, with an injected rebuffering incident on the busiest OCA. Live traffic is denser than
+   history (`live_users` members playing often), so every slice has the volume alerting needs.
+   Sessions still playing at "now" are cut there: their later events have not happened yet.
+4. **Watch**: wait until the lander has landed every live event (counted in the lake files, never
+   from consumer lag), the QoE job has counted every live attempt, and the alert on that OCA has
+   fired and resolved.
+5. **Nightly**: the stream workers stop (DuckDB admits one writing process), then the nightly Spark
+   run: `sessions` for every history day (the forecast's demand history), then every nightly job
+   for yesterday — sessions, engagement, A/B readouts, demand forecast and fill plan — each staged,
+   validated with Great Expectations and only then published.
+6. **Reports**: an HTML readout per A/B test and the fill-plan report; a summary; the dashboard URL.
+
+Everything it started stops when it ends or is interrupted. With `serve=True` the dashboard stays up
+(alone) after the summary until Ctrl-C, so the results can be looked at.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import signal
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from ingest.simulation_runs import backfill_lake, simulation_config, stream_to_kafka
+from ingest.collector.client import CollectorClient, demo_key_path, stream_simulation
+from ingest.simulation_runs import RunStats, backfill_lake, simulation_config
+from ingest.simulator import Incident, Simulator, World
 from playpulse.config import Settings
 from playpulse.resources import open_configured_warehouse
 from playpulse.stack import LocalStack
-from streaming.qoe_query import qoe_over
-from warehouse import WarehouseError, lake
+from warehouse import Warehouse, WarehouseError, lake
 
-__all__ = ["run_demo"]
+__all__ = ["DemoPlan", "DemoResult", "run_demo"]
 
+_MINUTE_MS = 60_000
 _DAY_MS = 86_400_000
+STREAM_WORKERS = ("lander", "qoe", "collector", "alerts")
+_TABLES = (
+    "qoe_minute", "alerts", "sessions", "engagement_daily", "engagement_summary", "ab_readout",
+    "demand_forecast", "oca_fill_plan",
+)  # fmt: skip
 
-QOE_BY_DEVICE = """
-SELECT device_type,
-       count(*) FILTER (WHERE event_type = 'PLAY_REQUEST')                       AS attempts,
-       round(quantile_disc(startup_ms, 0.5) FILTER (WHERE event_type = 'PLAY_START'))  AS vst_p50_ms,
-       round(quantile_disc(startup_ms, 0.95) FILTER (WHERE event_type = 'PLAY_START')) AS vst_p95_ms,
-       round(100 * sum(rebuffer_ms) / (sum(played_ms) + sum(rebuffer_ms)), 3)    AS rebuffer_pct,
-       round(100 * count(*) FILTER (WHERE end_reason = 'START_FAILURE')
-             / count(*) FILTER (WHERE event_type = 'PLAY_REQUEST'), 2)           AS vsf_pct,
-       round(100 * count(*) FILTER (WHERE end_reason = 'EXIT_BEFORE_START')
-             / count(*) FILTER (WHERE event_type = 'PLAY_REQUEST'), 2)           AS ebvs_pct
-FROM events
-WHERE event_date = $day AND event_ts_ms >= $since
-GROUP BY device_type
-ORDER BY attempts DESC
-"""
 
-EVENTS_PER_DAY = """
-SELECT event_date, count(*) AS events, count(DISTINCT session_id) AS sessions,
-       count(DISTINCT user_id) AS users
-FROM events GROUP BY event_date ORDER BY event_date
-"""
+@dataclass(frozen=True)
+class DemoPlan:
+    """What the demo simulates. The defaults finish in about five minutes on two cores."""
+
+    users: int = 1_000
+    history_days: int = 14
+    live_minutes: int = 70
+    live_users: int = 10_000
+    live_sessions_per_user_per_day: float = 40.0
+    #: The incident: minutes after the start of the live range, and how long it lasts.
+    incident_at_minute: int = 40
+    incident_minutes: int = 12
+    incident_magnitude: float = 8.0
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.history_days < 8:
+            raise ValueError(
+                f"history_days must be >= 8 (the readouts' pre-period is 7 days), got {self.history_days}"
+            )
+        if (
+            self.incident_at_minute < 20
+            or self.incident_at_minute + self.incident_minutes + 10 > self.live_minutes
+        ):
+            raise ValueError(
+                "the incident needs 20 live minutes before it (baselines) and 10 after it (to resolve): "
+                f"live_minutes={self.live_minutes}, incident at minute {self.incident_at_minute} "
+                f"for {self.incident_minutes}"
+            )
+
+
+@dataclass
+class DemoResult:
+    """What the demo did, for its summary and for tests."""
+
+    dashboard_url: str
+    history_events: int = 0
+    live_events: int = 0
+    incident: Incident | None = None
+    alert: dict[str, Any] | None = None
+    nightly_date: dt.date | None = None
+    reports: list[Path] | None = None
+    seconds: float = 0.0
 
 
 def _landed_rows(settings: Settings) -> int:
     return sum(pq.read_metadata(f).num_rows for f in lake.list_files(settings.lake_dir, prefix="p"))
 
 
-def _streamed_attempts(settings: Settings, since_ms: int) -> int:
-    """Attempts of the live range in qoe_minute, or 0 while the QoE job holds the DuckDB file."""
+def _read(settings: Settings, action: Callable[[Warehouse], Any], default: Any) -> Any:
+    """`action` on a short-lived read of the warehouse, or `default` while a worker holds the file."""
     try:
         with open_configured_warehouse(settings, attach_lake=False, create=False) as wh:
-            found = wh.query(
-                "SELECT coalesce(sum(attempts), 0) AS n FROM qoe_minute "
-                "WHERE slice = 'all' AND window_start >= $t",
-                {"t": datetime.fromtimestamp(since_ms // 60_000 * 60, UTC)},
-            )
-        return int(found["n"][0].as_py())
+            return action(wh)
     except WarehouseError:
-        return 0
+        return default
 
 
-def _print_table(console: Console, title: str, result) -> None:  # noqa: ANN001 - a pyarrow.Table
+def _wait(stack: LocalStack, console: Console, what: str, timeout_s: float, probe: Callable[[], Any]) -> Any:
+    """Poll `probe` until it returns something true; it returns (value, status line)."""
+    deadline = time.monotonic() + timeout_s
+    with console.status(what) as status:
+        while True:
+            stack.check()
+            value, line = probe()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: not done after {timeout_s:.0f} s ({line})")
+            status.update(f"{what}: {line}")
+            time.sleep(1)
+
+
+def _live_traffic(plan: DemoPlan, start_ms: int, end_ms: int) -> tuple[pa.Table, Incident]:
+    base = simulation_config(
+        seed=plan.seed + 1, users=plan.live_users, start_ms=start_ms, end_ms=end_ms,
+        sessions_per_user_per_day=plan.live_sessions_per_user_per_day, heartbeat_interval_s=600,
+        late_fraction=0.0, experiments=(),
+    )  # fmt: skip
+    shares = World(base).slice_shares("oca_id")
+    oca = max(shares, key=shares.get)
+    at = start_ms + plan.incident_at_minute * _MINUTE_MS
+    incident = Incident(
+        kind="rebuffer", dimension="oca_id", value=oca, start_ms=at,
+        end_ms=at + plan.incident_minutes * _MINUTE_MS, magnitude=plan.incident_magnitude,
+        incident_id="demo-incident",
+    )  # fmt: skip
+    table = Simulator(replace(base, incidents=(incident,))).table()
+    # Sessions play on past the end of the range; what lies after "now" has not happened yet.
+    return table.filter(pc.less(table["event_ts_ms"], end_ms)), incident
+
+
+def _send_live(settings: Settings, table: pa.Table) -> RunStats:
+    url = f"http://{settings.collector.host}:{settings.collector.port}"
+    stats = RunStats(f"collector {url} → playback.events")
+    started = time.monotonic()
+    with CollectorClient(url, demo_key_path(settings).read_text().strip()) as client:
+        _, accepted, rejected = stream_simulation(
+            client, table.to_batches(max_chunksize=5_000), batch_items=settings.collector.max_batch_items
+        )
+    stats.add(table)
+    stats.seconds = time.monotonic() - started
+    if rejected:
+        raise RuntimeError(
+            f"the collector rejected {rejected:,} of {table.num_rows:,} live events (see the DLQ)"
+        )
+    assert accepted == table.num_rows
+    return stats
+
+
+def _alert_on(settings: Settings, incident: Incident) -> tuple[dict[str, Any] | None, str]:
+    target = f"{incident.dimension}={incident.value}"
+
+    def rows(wh: Warehouse) -> list[dict[str, Any]]:
+        return wh.query(
+            "SELECT * FROM alerts WHERE slice = $s ORDER BY started_at", {"s": target}
+        ).to_pylist()
+
+    found = _read(settings, rows, [])
+    resolved = [r for r in found if r["state"] == "resolved"]
+    if resolved:
+        return resolved[-1], "resolved"
+    return None, (f"{found[-1]['state']} on {target}" if found else f"no alert on {target} yet")
+
+
+def _print_table(console: Console, title: str, result: pa.Table) -> None:
     table = Table(title=title)
     for name in result.column_names:
         table.add_column(name, justify="right")
@@ -80,84 +189,158 @@ def _print_table(console: Console, title: str, result) -> None:  # noqa: ANN001 
     console.print(table)
 
 
-def run_demo(settings: Settings, *, users: int, history_days: int, live_minutes: int) -> None:
+def _nightly(settings: Settings, plan: DemoPlan, console: Console, yesterday: dt.date) -> None:
+    from batch.jobs import job_named
+    from batch.runner import run_range
+
+    first = yesterday - dt.timedelta(days=plan.history_days - 1)
+    before = yesterday - dt.timedelta(days=1)
+    with open_configured_warehouse(settings) as wh:
+        console.print(f"nightly: sessions for {first} … {before} (the forecast's demand history)")
+        run_range(settings, first, before, wh, jobs=job_named(["sessions"]), console=console)
+        console.print(f"nightly: every job for {yesterday}")
+        run_range(
+            settings, yesterday, yesterday, wh, console=console, on_report=lambda r: console.print(r.table())
+        )
+
+
+def _reports(settings: Settings, console: Console, day: dt.date) -> list[Path]:
+    """The HTML readout of every A/B test of `day` (its first table printed), then the fill plan's."""
+    from batch import fill_report, readout_report
+
+    written: list[Path] = []
+    directory = settings.data_dir / settings.batch.readout_dir  # an absolute readout_dir wins
+    with open_configured_warehouse(settings, attach_lake=False) as wh:
+        tests = wh.query("SELECT DISTINCT test_id FROM ab_readout WHERE run_date = $d ORDER BY 1", {"d": day})
+        for test_id in tests["test_id"].to_pylist():
+            rows = readout_report.load_readout(wh, test_id, day)
+            console.print(readout_report.console_tables(rows)[0])
+            written.append(readout_report.write_report(rows, directory, settings.batch.confidence))
+    written.append(fill_report.write_report(settings, day, console=console))
+    return written
+
+
+def _history(settings: Settings, plan: DemoPlan, console: Console, today_ms: int) -> int:
+    history = simulation_config(
+        seed=plan.seed, users=plan.users, start_ms=today_ms - plan.history_days * _DAY_MS,
+        days=float(plan.history_days),
+    )  # fmt: skip
+    stats = backfill_lake(settings, history)
+    console.print(f"history: {stats.summary()}")
+    from batch import catalogue
+
+    world = catalogue.Catalogue.from_world(World(history))
+    catalogue.publish(catalogue.catalogue_dir(settings.data_dir), world)
+    return stats.events
+
+
+def _live(
+    settings: Settings, plan: DemoPlan, console: Console, stack: LocalStack, now_ms: int
+) -> tuple[RunStats, Incident]:
+    """Replay the live range through the collector; wait until it is landed and counted."""
+    live_start_ms = now_ms - plan.live_minutes * _MINUTE_MS
+    table, incident = _live_traffic(plan, live_start_ms, now_ms)
+    console.print(
+        f"live: {table.num_rows:,} events of the last {plan.live_minutes} min through the collector; "
+        f"incident: rebuffering ×{incident.magnitude:g} on {incident.value} "
+        f"{_hhmm(incident.start_ms)}–{_hhmm(incident.end_ms)} UTC"
+    )
+    before = _landed_rows(settings)
+    stats = _send_live(settings, table)
+    console.print(f"live: {stats.summary()}")
+
+    def landed() -> tuple[bool, str]:
+        n = _landed_rows(settings) - before
+        return n >= stats.events, f"{n:,} of {stats.events:,} live events landed"
+
+    _wait(stack, console, "lander", 300, landed)
+    attempts = stats.by_type["PLAY_REQUEST"]
+    since = dt.datetime.fromtimestamp(live_start_ms / 1000, dt.UTC)
+
+    def in_qoe_minute(wh: Warehouse) -> int:
+        found = wh.query(
+            "SELECT coalesce(sum(attempts), 0) AS n FROM qoe_minute "
+            "WHERE slice = 'all' AND window_start >= $t",
+            {"t": since},
+        )
+        return int(found["n"][0].as_py())
+
+    def counted() -> tuple[bool, str]:
+        n = _read(settings, in_qoe_minute, 0)
+        return n >= attempts, f"{n:,} of {attempts:,} live attempts in qoe_minute"
+
+    _wait(stack, console, "QoE job", 180, counted)
+    console.print(f"qoe: all {attempts:,} live attempts are in qoe_minute")
+    return stats, incident
+
+
+def run_demo(settings: Settings, plan: DemoPlan | None = None, *, serve: bool = False) -> DemoResult:
+    plan = plan or DemoPlan()
     console = Console()
     started = time.monotonic()
-    now = datetime.now(UTC)
-    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    today_ms = int(today.timestamp() * 1000)
-    live_end_ms = int(now.timestamp() * 1000)
-    live_start_ms = max(today_ms, live_end_ms - live_minutes * 60_000)
+    now_ms = int(time.time() * 1000) // _MINUTE_MS * _MINUTE_MS
+    today = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date()
+    today_ms = int(dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC).timestamp() * 1000)
+    yesterday = today - dt.timedelta(days=1)
 
     console.rule("[bold]playpulse demo")
     with LocalStack(settings) as stack:
-        console.print(f"stack up: kafka {settings.kafka.bootstrap_servers}, registry {settings.registry.url}")
-
-        history = simulation_config(
-            seed=7, users=users, start_ms=today_ms - history_days * _DAY_MS, days=float(history_days)
+        result = DemoResult(dashboard_url=stack.dashboard_url)
+        console.print(f"stack up; dashboard {stack.dashboard_url}")
+        result.history_events = _history(settings, plan, console, today_ms)
+        live, incident = _live(settings, plan, console, stack, now_ms)
+        result.live_events, result.incident = live.events, incident
+        alert = _wait(stack, console, "alert", 240, lambda: _alert_on(settings, incident))
+        result.alert = alert
+        console.print(
+            f"alert: {alert['rule']} on {alert['slice']} fired {_hhmm(alert['fired_at'])}, resolved "
+            f"{_hhmm(alert['ended_at'])} (incident {_hhmm(incident.start_ms)}–{_hhmm(incident.end_ms)})"
         )
-        stats = backfill_lake(settings, history)
-        console.print(f"history: {stats.summary()}")
 
-        live = simulation_config(
-            seed=8, users=users, start_ms=live_start_ms, days=(live_end_ms - live_start_ms) / _DAY_MS
-        )
-        before = _landed_rows(settings)
-        stats = stream_to_kafka(settings, live)
-        console.print(f"live: {stats.summary()}")
+        for name in STREAM_WORKERS:
+            stack.stop_worker(name)
+        _nightly(settings, plan, console, yesterday)
+        result.nightly_date = yesterday
+        result.reports = _reports(settings, console, yesterday)
+        result.seconds = time.monotonic() - started
+        _summary(settings, console, result)
+        if serve:
+            console.print(f"dashboard {result.dashboard_url} — serving until Ctrl-C")
+            _serve_until_interrupted(stack)
+    return result
 
-        with console.status("waiting for the lander to land every live event") as status:
-            deadline = time.monotonic() + 300
-            while (landed := _landed_rows(settings) - before) < stats.events:
-                stack.check()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the lander landed {landed:,} of {stats.events:,} events in 300 s")
-                status.update(f"landed {landed:,} of {stats.events:,} live events")
-                time.sleep(0.5)
-        console.print(f"lander: all {stats.events:,} live events are in the lake")
-        live_attempts = stats.by_type["PLAY_REQUEST"]
-        with console.status("waiting for the QoE job to count every live attempt") as status:
-            deadline = time.monotonic() + 120
-            while (counted := _streamed_attempts(settings, live_start_ms)) < live_attempts:
-                stack.check()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the QoE job counted {counted:,} of {live_attempts:,} attempts in 120 s"
-                    )
-                status.update(f"qoe_minute holds {counted:,} of {live_attempts:,} live attempts")
-                time.sleep(1)
-        console.print(f"qoe: all {live_attempts:,} live attempts are in qoe_minute")
 
-    # Queried once the stack is down: DuckDB admits one writing process, and the QoE job was it.
-    # Sessions requested in the live range play on past "now", so both views run to its end.
-    # Percentiles agree within the sketch's 1% where a device has enough starts; on a handful the
-    # rank definitions (quantile_disc vs DDSketch's lower rank) pick neighbouring values.
-    start = datetime.fromtimestamp(live_start_ms / 1000, UTC).replace(second=0, microsecond=0)
-    with open_configured_warehouse(settings) as wh:
-        _print_table(console, "events in the warehouse, per day", wh.query(EVENTS_PER_DAY))
-        _print_table(
-            console,
-            f"QoE by device since {start:%H:%M} UTC (exact, from raw events)",
-            wh.query(QOE_BY_DEVICE, {"day": today.date(), "since": int(start.timestamp() * 1000)}),
-        )
-        rows = []
-        for device in ("TV", "MOBILE", "WEB", "TABLET", "CONSOLE"):
-            summary = qoe_over(wh, start, start + timedelta(days=1), device_type=device)
-            p50, p95 = summary.vst_ms[0.5], summary.vst_ms[0.95]
-            rows.append(
-                {
-                    "device_type": device,
-                    "attempts": summary.attempts,
-                    "vst_p50_ms": None if p50 is None else round(p50),
-                    "vst_p95_ms": None if p95 is None else round(p95),
-                    "rebuffer_pct": None
-                    if summary.rebuffer_ratio is None
-                    else round(100 * summary.rebuffer_ratio, 3),
-                }
-            )
-        _print_table(console, "the same, live from qoe_minute (merged sketches)", pa.Table.from_pylist(rows))
-    console.rule(f"done in {timedelta(seconds=round(time.monotonic() - started))}")
-    console.print(
-        f"lake {settings.lake_dir.resolve()}\nwarehouse {settings.duckdb_file.resolve()}\n"
-        'try: playpulse sql "SELECT event_type, count(*) FROM events GROUP BY 1"'
-    )
+def _summary(settings: Settings, console: Console, result: DemoResult) -> None:
+    console.rule(f"done in {dt.timedelta(seconds=round(result.seconds))}")
+    with open_configured_warehouse(settings, attach_lake=False) as wh:
+        counts = " UNION ALL ".join(f"SELECT '{t}' AS table_name, count(*) AS rows FROM {t}" for t in _TABLES)
+        _print_table(console, "warehouse tables", wh.query(counts))
+    for path in result.reports or []:
+        console.print(f"report    {path.resolve()}")
+    console.print(f"lake      {settings.lake_dir.resolve()}\nwarehouse {settings.duckdb_file.resolve()}")
+    console.print(f"dashboard {result.dashboard_url}")
+
+
+def _serve_until_interrupted(stack: LocalStack) -> None:
+    stop = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    previous = signal.signal(signal.SIGTERM, request_stop), signal.signal(signal.SIGINT, request_stop)
+    try:
+        while not stop:
+            stack.check()
+            time.sleep(0.5)
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+
+def _hhmm(value: int | dt.datetime | None) -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, int):
+        value = dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+    return f"{value:%H:%M}"

@@ -3,7 +3,8 @@
 `LocalStack.start()` starts, in order and each one ready before the next: the Tansu broker (when
 `kafka.embedded`), the topics, the schema registry (when `registry.embedded`) with the current
 `PlaybackEvent` schema registered, and the workers (the lander; the QoE job; the HTTP collector, once it
-answers `/healthz`, with an API key for the application `demo` in `data_dir/secrets/demo.key`).
+answers `/healthz`, with an API key for the application `demo` in `data_dir/secrets/demo.key`; the
+alerts app over qoe.minute; the local web dashboard `web`, once it answers `/healthz`, at `dashboard_url`).
 `stop()` stops them in reverse order; a child never outlives the supervisor (see
 `playpulse.processes`). The supervisor's pid and its children are recorded in
 `data_dir/run/stack.json`, which is how `playpulse down` finds them.
@@ -31,7 +32,7 @@ from schemas.registry import RegistryClient, event_serde
 __all__ = ["LocalStack", "StackError", "stop_running_stack"]
 
 log = logging.getLogger("playpulse.stack")
-WORKERS = ("lander", "qoe", "collector")
+WORKERS = ("lander", "qoe", "collector", "alerts", "web")
 
 
 class StackError(RuntimeError):
@@ -65,6 +66,10 @@ class LocalStack:
             "PLAYPULSE_REGISTRY__URL": self.settings.registry.url,
             "PLAYPULSE_COLLECTOR__HOST": self.settings.collector.host,
             "PLAYPULSE_COLLECTOR__PORT": str(self.settings.collector.port),
+            "PLAYPULSE_DASHBOARD__HOST": self.settings.dashboard.host,
+            "PLAYPULSE_DASHBOARD__PORT": str(self.settings.dashboard.port),
+            "PLAYPULSE_ALERTS__WEB_HOST": self.settings.alerts.web_host,
+            "PLAYPULSE_ALERTS__WEB_PORT": str(self.settings.alerts.web_port),
         }
 
     def _start(self, process: ManagedProcess) -> None:
@@ -116,6 +121,8 @@ class LocalStack:
                 self._start(process)
                 if worker == "collector":
                     self._wait_for_collector(process)
+                if worker == "web":
+                    self._wait_for_web(process)
         except BaseException:
             self.stop()
             raise
@@ -148,6 +155,25 @@ class LocalStack:
             time.sleep(0.1)
         raise self._fail(process, f"did not answer {url} within {timeout_s:.0f} s")
 
+    def _wait_for_web(self, process: ManagedProcess, timeout_s: float = 30.0) -> None:
+        url = f"{self.dashboard_url}healthz"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise self._fail(process, "exited")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise self._fail(process, f"did not answer {url} within {timeout_s:.0f} s")
+
+    @property
+    def dashboard_url(self) -> str:
+        """The local web dashboard (the `web` worker), e.g. http://127.0.0.1:18088/."""
+        return f"http://{self.settings.dashboard.host}:{self.settings.dashboard.port}/"
+
     def check(self) -> None:
         """Raise `StackError` if a component died."""
         for process in self.processes.values():
@@ -162,6 +188,14 @@ class LocalStack:
             code = process.stop()
             log.info("stopped %s (exit %s)", name, code)
         _state_file(self.settings).unlink(missing_ok=True)
+
+    def stop_worker(self, name: str) -> None:
+        """Stop one component and forget it (the rest of the stack runs on); no-op if not running."""
+        process = self.processes.pop(name, None)
+        if process is not None:
+            code = process.stop()
+            log.info("stopped %s (exit %s)", name, code)
+            self._write_state()
 
     def restart(self, name: str, *, kill: bool = False) -> None:
         """Stop (or SIGKILL) one component and start it again: crash and recovery tests."""
@@ -208,6 +242,8 @@ _WORKER_ARGS: dict[str, tuple[str, ...]] = {
     "lander": ("land",),
     "qoe": ("stream",),
     "collector": ("collect",),
+    "alerts": ("alerts",),
+    "web": ("dashboards", "serve"),
 }
 
 

@@ -7,7 +7,7 @@ Guarantees, checked when a spec is built:
 - every table and every column carries a comment written for analysts, with units;
 - key columns exist and are NOT NULL; the partition column is part of the key, so a
   ReplacingMergeTree never keeps two versions of one key in two partitions;
-- `STRING_MAP` columns are NOT NULL (ClickHouse cannot make a Map nullable).
+- `STRING_MAP` and array columns are NOT NULL (ClickHouse cannot make a Map or an Array nullable).
 
 `events` is derived from `schemas.events.EVENT_SCHEMA` and the field docs of the Avro
 `PlaybackEvent` schema, so a new event field appears here (and in the dictionary test) by itself.
@@ -36,6 +36,7 @@ __all__ = [
     "Column",
     "DEMAND_FORECAST",
     "ENGAGEMENT_DAILY",
+    "ENGAGEMENT_SUMMARY",
     "EVENTS",
     "OCA_FILL_PLAN",
     "QOE_DIMENSIONS",
@@ -73,6 +74,10 @@ class Column:
         if self.nullable and self.type is LogicalType.STRING_MAP:
             raise ValueError(
                 f"column {self.name}: a STRING_MAP cannot be nullable (ClickHouse Map); use {{}}"
+            )
+        if self.nullable and self.type in (LogicalType.INT32_ARRAY, LogicalType.FLOAT64_ARRAY):
+            raise ValueError(
+                f"column {self.name}: an array cannot be nullable (ClickHouse Array); use an empty array"
             )
 
     @property
@@ -320,6 +325,23 @@ QOE_MINUTE = _table(
             for q in (50, 90, 95, 99)
         ),
         Column(
+            "vst_bin_keys",
+            LogicalType.INT32_ARRAY,
+            "The bins of vst_sketch as an array, ascending, one per non-empty bin (the counts are in "
+            "vst_bin_counts at the same positions): merge any set of rows in SQL and take percentiles from "
+            "the merged bins (ClickHouse: sumMap(vst_bin_keys, vst_bin_counts); the ready-made quantile "
+            "expressions for both engines are in streaming/sketch_sql.py). A key k >= -2147483647 is the "
+            "DDSketch bin of values in (gamma^(k-1), gamma^k] ms, gamma = 1.02/0.98, whose representative "
+            "value 2 * gamma^k / (1 + gamma) is within 1% of every value in it; the key -2147483648 counts "
+            "start-up times of 0 ms. Empty when starts = 0.",
+        ),
+        Column(
+            "vst_bin_counts",
+            LogicalType.FLOAT64_ARRAY,
+            "Count of start-ups in each bin of vst_bin_keys (same length and order); sums to the starts that "
+            "reported a start-up time.",
+        ),
+        Column(
             "playing_ms",
             I64,
             "Content played in the window, milliseconds summed over sessions (sum of played_ms); stalls "
@@ -425,6 +447,15 @@ STREAM_CHECKPOINTS = _table(
             "any window closed.",
             nullable=True,
         ),
+        Column(
+            "watermark_advances",
+            S,
+            "Idle-partition watermark advances at or after resume_offset, as a JSON list of [offset, "
+            "max_ts_ms] pairs: from that offset on, the partition's max event time counts as at least "
+            "max_ts_ms. A replay applies them where the first run did, so it decides lateness the same way. "
+            "'[]' when none.",
+            nullable=True,
+        ),
         Column("updated_at", TS, "When the checkpoint was written (UTC)."),
     ],
     key=("job", "topic", "kafka_partition"),
@@ -447,7 +478,13 @@ ALERTS = _table(
             "Identity of one incident: a hash of rule, slice and the window it started in. Every update of "
             "the incident carries the same fingerprint.",
         ),
-        Column("rule", S, "Name of the rule or anomaly detector that raised it, e.g. vst_p95_high."),
+        Column(
+            "dedup_key",
+            S,
+            "Hash of rule and slice: at most one incident per dedup_key is open (pending or firing) at a "
+            "time, so a slice that stays broken is one incident, not one per window.",
+        ),
+        Column("rule", S, "Name of the rule or anomaly detector that raised it, e.g. vst_p95_anomaly."),
         Column("metric", S, "The qoe_minute metric watched, e.g. vst_p95_ms, rebuffer_ratio, ebvs_pct."),
         Column(
             "slice",
@@ -458,11 +495,18 @@ ALERTS = _table(
         Column(
             "state",
             S,
-            "pending (condition met, waiting for its hold time), firing (notified) or resolved (the "
-            "condition cleared by itself).",
+            "pending (condition met, waiting for its hold time), firing (notified), resolved (the "
+            "condition cleared by itself) or cancelled (cleared while pending; never notified).",
         ),
         Column("severity", S, "critical, warning or info."),
         Column("started_at", TS, "Start of the first window in which the condition held (UTC, event time)."),
+        Column(
+            "fired_at",
+            TS,
+            "End of the window in which the incident started firing (UTC, event time); fired_at - "
+            "started_at is the time to detect. NULL while pending and for cancelled incidents.",
+            nullable=True,
+        ),
         Column(
             "ended_at",
             TS,
@@ -489,6 +533,18 @@ ALERTS = _table(
             "The value observed is compared against, same unit; NULL for detectors without a fixed "
             "threshold.",
             nullable=True,
+        ),
+        Column(
+            "last_window",
+            TS,
+            "Start of the latest window evaluated for this incident (UTC, event time); NULL when not known.",
+            nullable=True,
+        ),
+        Column(
+            "affected",
+            S,
+            "Other slices the same cause made breach, rolled up into this incident instead of alerting "
+            "on their own (comma-separated slice keys, e.g. 'region=us-east,country=US'); '' when none.",
         ),
         Column(
             "message", S, "Human-readable summary sent with the notification, naming the slice and values."
@@ -616,6 +672,54 @@ ENGAGEMENT_DAILY = _table(
     partition_column="date",
 )
 
+ENGAGEMENT_SUMMARY = _table(
+    "engagement_summary",
+    "Daily engagement totals, built nightly from engagement_daily: DAU, watch time, sessions and completions "
+    "overall, per region, per device type, per region x device type, and per title (title performance), "
+    "with a rolling 7-day retention. A dimension column holding '*' means all values (the row is not "
+    "sliced by it), as in qoe_minute; sum only rows of one slice.",
+    "One row per date x slice x title_id x region x device_type.",
+    [
+        Column("date", DATE, "UTC date of the sessions; the nightly partition."),
+        Column("slice", S, "Which dimensions the row is sliced by: all, region, device_type, "
+               "region,device_type or title_id."),
+        Column("title_id", S, "The title, or '*' on rows not sliced by title."),
+        Column("region", S, "Delivery region, or '*' on rows not sliced by region."),
+        Column("device_type", S, "Device class, or '*' on rows not sliced by device type."),
+        Column("members", I64, "Distinct members with a session in the slice that day (DAU of the slice)."),
+        Column("sessions", I64, "Playback sessions in the slice that day (count)."),
+        Column("watch_time_ms", I64, "Watch time in the slice that day, milliseconds (sum of playing_ms)."),
+        Column("completions", I64, "Sessions that watched at least 90% of the title (count)."),
+        Column(
+            "completion_rate", F64, "completions / sessions, a fraction 0-1; NULL when sessions = 0.",
+            nullable=True,
+        ),
+        Column(
+            "retention_cohort_7d",
+            I64,
+            "Members active in the slice 7 days before date (the cohort); NULL when that date was never "
+            "published.",
+            nullable=True,
+        ),
+        Column(
+            "retained_7d",
+            I64,
+            "Members of the cohort active again (anywhere) on one of the 7 days after the cohort date, up "
+            "to and including date; NULL when the cohort is NULL.",
+            nullable=True,
+        ),
+        Column(
+            "retention_7d",
+            F64,
+            "Rolling 7-day retention: retained_7d / retention_cohort_7d, a fraction 0-1; NULL when the "
+            "cohort is NULL or empty.",
+            nullable=True,
+        ),
+    ],
+    key=("date", "slice", "title_id", "region", "device_type"),
+    partition_column="date",
+)
+
 AB_READOUT = _table(
     "ab_readout",
     "Nightly A/B test readouts: per test, metric and cell the summary statistics and the comparison with "
@@ -627,16 +731,38 @@ AB_READOUT = _table(
             "run_date", DATE, "Date the readout covers data up to and including (UTC); the nightly partition."
         ),
         Column("test_id", S, "A/B test id, as in events.experiments keys."),
-        Column("metric", S, "Metric compared, e.g. watch_time_ms, completions, vst_ms, rebuffer_ratio."),
+        Column(
+            "metric",
+            S,
+            "Metric compared. Engagement: watch_time_ms and sessions (per member over the test), "
+            "completion_rate (completions / sessions), retention (share of members active again on a later "
+            "day). Guardrails: vst_p50_ms, vst_p95_ms (video start time quantiles of started sessions), "
+            "rebuffer_ratio (rebuffer / (playing + rebuffer) time), start_failure_rate (start failures / "
+            "attempts).",
+        ),
         Column("cell", S, "Cell id, as in events.experiments values."),
         Column("is_control", BOOL, "True for the control cell: the baseline of the delta columns."),
         Column("is_guardrail", BOOL, "True for QoE guardrail metrics, which must not get worse."),
-        Column("n", I64, "Members in the cell with data for this metric (count)."),
-        Column("mean", F64, "Mean of the metric per member in this cell, in the metric's unit."),
+        Column(
+            "n",
+            I64,
+            "Members in the cell with data for this metric (count); for vst_p50_ms and vst_p95_ms, "
+            "started sessions.",
+        ),
+        Column(
+            "mean",
+            F64,
+            "The metric's value in this cell, in its unit: the mean per member (watch_time_ms, sessions, "
+            "retention), the ratio of the cell's totals (completion_rate, rebuffer_ratio, "
+            "start_failure_rate) or the quantile (vst_p50_ms, vst_p95_ms); NULL when n = 0 (e.g. retention on "
+            "a test's first day).",
+            nullable=True,
+        ),
         Column(
             "variance",
             F64,
-            "Sample variance of the metric per member, in the metric's unit squared; NULL when n < 2.",
+            "Variance of the metric per member, in the metric's unit squared (for ratio metrics the "
+            "delta-method variance of one member's contribution); NULL when n < 2 and for quantiles.",
             nullable=True,
         ),
         Column(
@@ -676,6 +802,19 @@ AB_READOUT = _table(
             nullable=True,
         ),
         Column("p_value", F64, "Two-sided p-value of delta = 0; NULL on control.", nullable=True),
+        Column(
+            "p_value_adjusted",
+            F64,
+            "p_value after Holm's multiple-comparison adjustment over all of the test's comparisons "
+            "(every metric x non-control cell); NULL on control.",
+            nullable=True,
+        ),
+        Column(
+            "method",
+            S,
+            "How delta, CI and p-value were computed: welch t (means), wald z (proportions), delta method z "
+            "(ratios), bootstrap (quantiles); control rows say control.",
+        ),
         Column(
             "cuped_delta_abs",
             F64,
@@ -727,24 +866,33 @@ AB_READOUT = _table(
 DEMAND_FORECAST = _table(
     "demand_forecast",
     "Nightly demand forecast per title and region for the next days, with the backtest accuracy of the "
-    "model that made it. Demand is watch time in hours.",
+    "model that made it. Demand is watch time in hours. Run accuracy: sum(backtest_mae_hours) / "
+    "sum(backtest_snaive_mae_hours) over a run_date is the pooled MAE relative to the weekly seasonal naive "
+    "(below 1 beats it).",
     "One row per run_date x title_id x region x target_date.",
     [
         Column(
             "run_date",
             DATE,
-            "Date of the nightly run that made the forecast (UTC); history ends the day "
-            "before. The nightly partition.",
+            "Date the nightly run covers (UTC): the forecast uses history up to and including "
+            "this day. The nightly partition.",
         ),
         Column("title_id", S, "The title forecast (as in events.title_id)."),
         Column("region", S, _REGION),
-        Column("target_date", DATE, "The day forecast (UTC), after run_date."),
+        Column("target_date", DATE, "The day forecast (UTC): run_date + 1 to run_date + 14."),
         Column(
             "forecast_hours", F64, "Predicted watch time of the title in the region on target_date, hours."
         ),
         Column("lower_hours", F64, "Lower bound of the 80% prediction interval, hours."),
         Column("upper_hours", F64, "Upper bound of the 80% prediction interval, hours."),
-        Column("model", S, "Model that made the forecast, e.g. seasonal_naive, ets."),
+        Column(
+            "model",
+            S,
+            "Model that made the forecast: ets (damped-trend exponential smoothing on the weekly-adjusted "
+            "series; ets_log: the same on log(1 + hours), used where a steep decay would cross zero), ses (simple exponential smoothing, for sparse series) or launch_prior (a release in "
+            "its first week or due inside the horizon: the mean curve of past launches, scaled by its first "
+            "days).",
+        ),
         Column(
             "backtest_mase",
             F64,
@@ -760,6 +908,20 @@ DEMAND_FORECAST = _table(
             "NULL without enough history.",
             nullable=True,
         ),
+        Column(
+            "backtest_mae_hours",
+            F64,
+            "Mean absolute error of the model on the backtest's held-out days (the last 7 days of history, "
+            "model fitted on the days before), hours. NULL without enough history.",
+            nullable=True,
+        ),
+        Column(
+            "backtest_snaive_mae_hours",
+            F64,
+            "Mean absolute error of the weekly seasonal naive forecast (the value 7 days earlier) on the "
+            "same held-out days, hours. NULL without enough history.",
+            nullable=True,
+        ),
     ],
     key=("run_date", "title_id", "region", "target_date"),
     partition_column="run_date",
@@ -768,15 +930,26 @@ DEMAND_FORECAST = _table(
 OCA_FILL_PLAN = _table(
     "oca_fill_plan",
     "Nightly fill plan per edge cache appliance (OCA): which titles to hold, fill (copy in tonight's fill "
-    "window) or evict, under the appliance's disk capacity, ranked by predicted bytes served per GB stored.",
-    "One row per run_date x oca_id x title_id.",
+    "window) or evict, under the appliance's disk capacity and nightly fill budget (fill window x fill rate), "
+    "ranked by predicted bytes served per GB stored. The plan of run_date is filled the night after it and "
+    "serves run_date + 1.",
+    "One row per run_date x oca_id x title_id, for every title the appliance stores, evicts or is predicted "
+    "to be asked for.",
     [
-        Column("run_date", DATE, "Date of the nightly run that made the plan (UTC); the nightly partition."),
+        Column(
+            "run_date",
+            DATE,
+            "Date the nightly run covers (UTC); the plan serves the day after. The nightly partition.",
+        ),
         Column("oca_id", S, "The edge cache appliance (OCA) the plan is for (as in events.oca_id)."),
         Column("title_id", S, "The title to hold, fill or evict (as in events.title_id)."),
         Column("region", S, "Delivery region the appliance serves, e.g. us-east."),
         Column(
-            "action", S, "hold (keep, already stored), fill (copy tonight) or evict (delete to free space)."
+            "action",
+            S,
+            "hold (keep, already stored), fill (copy tonight), evict (delete to free space), defer (worth "
+            "storing but over tonight's fill budget: a later night) or skip (not stored: served upstream). "
+            "Stored tomorrow = hold + fill.",
         ),
         Column(
             "size_bytes",
@@ -798,14 +971,14 @@ OCA_FILL_PLAN = _table(
         Column(
             "reason",
             S,
-            "Why this action, e.g. ranked above the capacity cutoff, new release pre-positioned, "
-            "below cutoff.",
+            "Why this action, e.g. rank by demand per GB above the capacity cutoff, new release "
+            "pre-positioned, below the cutoff.",
         ),
         Column(
             "predicted_offload_bytes",
             F64,
             "Bytes this title is predicted to serve from the appliance after "
-            "the plan instead of upstream (0 for evict). Sum per appliance / its total demand = its "
+            "the plan instead of upstream (0 unless hold or fill). Sum per appliance / its total demand = its "
             "predicted offload ratio.",
         ),
     ],
@@ -822,6 +995,7 @@ TABLES: Mapping[str, Table] = {
         ALERTS,
         SESSIONS,
         ENGAGEMENT_DAILY,
+        ENGAGEMENT_SUMMARY,
         AB_READOUT,
         DEMAND_FORECAST,
         OCA_FILL_PLAN,

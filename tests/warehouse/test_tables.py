@@ -24,6 +24,7 @@ def test_every_table_of_the_design_is_specified() -> None:
         "alerts",
         "sessions",
         "engagement_daily",
+        "engagement_summary",
         "ab_readout",
         "demand_forecast",
         "oca_fill_plan",

@@ -9,8 +9,10 @@ every component at the embedded local stack. Invalid values fail on load with th
 from __future__ import annotations
 
 import os
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -21,8 +23,12 @@ from pydantic_settings import (
 )
 
 __all__ = [
+    "AlertsSettings",
+    "BatchSettings",
     "CollectorSettings",
+    "DashboardSettings",
     "KafkaSettings",
+    "NotifierSettings",
     "RegistrySettings",
     "Settings",
     "WarehouseSettings",
@@ -130,6 +136,121 @@ class CollectorSettings(BaseModel):
         return self
 
 
+class BatchSettings(BaseModel):
+    """The nightly Spark jobs (`playpulse batch run|schedule`) and the A/B readouts they write."""
+
+    #: Spark master URL: `local[*]` runs Spark inside this process's JVM; `spark://host:7077` (or
+    #: `yarn`, `k8s://…`) sends the work to a cluster.
+    spark_master: str = "local[*]"
+    #: Heap of the Spark driver JVM (Spark memory syntax, e.g. 2g, 512m).
+    driver_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmgtKMGT]?$")
+    #: Partitions of every Spark shuffle: a few per core (Spark's default of 200 is for clusters).
+    shuffle_partitions: int = Field(default=4, ge=1)
+    #: `playpulse batch schedule` runs the nightly jobs for yesterday at this local time…
+    nightly_at: time = time(3, 0)
+    #: …in this IANA time zone (None: the machine's local zone).
+    timezone: str | None = None
+    #: `batch schedule` catches up at most this many missed days when it starts.
+    catch_up_days: int = Field(default=7, ge=0)
+    #: Where outputs are staged before they are validated and published; relative to `data_dir`.
+    staging_dir: Path = Path("staging")
+    #: Where `playpulse readout` writes HTML reports; relative to `data_dir`.
+    readout_dir: Path = Path("readouts")
+    #: Readouts: confidence level of every interval, SRM alarm threshold, CUPED pre-period,
+    #: bootstrap replicates for quantile metrics, the longest test the readout looks back over.
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    srm_threshold: float = Field(default=0.001, gt=0, lt=1)
+    pre_period_days: int = Field(default=7, ge=1)
+    bootstrap_replicates: int = Field(default=2000, ge=100)
+    max_test_days: int = Field(default=90, ge=1)
+    #: Planned split of a test, `{test_id: {cell: weight}}`, for the SRM check; a test not listed is
+    #: expected to split evenly across the cells seen. The control is the cell named `control`,
+    #: else the first cell listed here, else the first in sort order.
+    experiments: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid_experiments(self) -> BatchSettings:
+        for test, cells in self.experiments.items():
+            if len(cells) < 2 or any(w <= 0 for w in cells.values()):
+                raise ValueError(f"batch.experiments.{test}: give at least two cells with positive weights")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"batch.timezone {self.timezone!r} is not an IANA time zone") from exc
+        return self
+
+
+class DashboardSettings(BaseModel):
+    """The local web dashboard (`playpulse dashboards serve`, started by `playpulse up`) and Grafana."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=18088, ge=1, le=65535)
+    #: How often the page reloads its panels, seconds.
+    refresh_s: float = Field(default=5.0, ge=1.0)
+    #: The live QoE panels show this many minutes up to now.
+    live_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    #: How long a refresh waits for the DuckDB file while a writer holds it, seconds.
+    lock_wait_s: float = Field(default=2.0, ge=0)
+    #: `playpulse dashboards publish` defaults: Grafana's URL and a service-account token.
+    grafana_url: str | None = None
+    grafana_token: SecretStr | None = None
+
+
+class NotifierSettings(BaseModel):
+    """One place alerts are sent: a generic JSON webhook, a Slack-compatible webhook, Prometheus
+    Alertmanager (the v2 API base URL; alerts go to `POST {url}/api/v2/alerts`) or PagerDuty
+    Events v2 (`url` defaults to the public enqueue endpoint; `routing_key` is the integration key)."""
+
+    kind: Literal["webhook", "slack", "alertmanager", "pagerduty"]
+    url: str = ""
+    routing_key: SecretStr | None = None
+    #: Only alerts of at least this severity go to this notifier.
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    timeout_s: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> NotifierSettings:
+        if self.kind == "pagerduty":
+            if self.routing_key is None:
+                raise ValueError("alerts.notifiers: a pagerduty notifier needs routing_key")
+            if not self.url:
+                self.url = "https://events.pagerduty.com/v2/enqueue"
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"alerts.notifiers: a {self.kind} notifier needs an http(s) url, not {self.url!r}"
+            )
+        return self
+
+
+class AlertsSettings(BaseModel):
+    """The alerts app (`playpulse alerts`, started by `playpulse up`): rules, baselines, outputs."""
+
+    #: Versioned TOML rules file; None means the rules shipped with playpulse (alerts/rules.toml).
+    rules_file: Path | None = None
+    #: faust application id (also its consumer group) and its web view.
+    app_id: str = "playpulse-alerts"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=18090, ge=1, le=65535)
+    #: Hours of qoe_minute history in the warehouse that train the baselines on start.
+    warmup_hours: float = Field(default=6.0, ge=0)
+    #: A window is judged when every source partition has closed it; a qoe.minute partition that
+    #: delivered nothing for this long (while others did) no longer holds it back.
+    close_grace_s: float = Field(default=20.0, gt=0)
+    #: A playback.events partition whose QoE rows were never seen holds windows back until the
+    #: others are this many windows ahead in event time (raise it to replay a backlog at once).
+    source_idle_windows: int = Field(default=5, ge=0)
+    #: Where alerts are sent (besides the qoe.alerts topic and the warehouse), e.g. in TOML
+    #: `[[alerts.notifiers]]` tables, or PLAYPULSE_ALERTS__NOTIFIERS='[{"kind": "slack", "url": "…"}]'.
+    notifiers: list[NotifierSettings] = Field(default_factory=list)
+    #: Delivery attempts per notification, and the first retry delay (doubling, at most 60 s).
+    notify_attempts: int = Field(default=8, ge=1)
+    notify_backoff_s: float = Field(default=0.5, gt=0)
+    #: Notifications held per notifier while it is slow or down; beyond, the oldest are dropped
+    #: (and counted and logged).
+    notify_queue: int = Field(default=1_000, ge=1)
+
+
 class Settings(BaseSettings):
     """Every setting of playpulse. Create with `load_settings()`."""
 
@@ -145,6 +266,9 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     warehouse: WarehouseSettings = WarehouseSettings()
     collector: CollectorSettings = CollectorSettings()
+    alerts: AlertsSettings = AlertsSettings()
+    dashboard: DashboardSettings = DashboardSettings()
+    batch: BatchSettings = BatchSettings()
     #: Key of the keyed hash that pseudonymizes user ids before the lake; generated into
     #: `data_dir/secrets/` on first use when not set. Set it explicitly in production.
     pseudonym_key: SecretStr | None = None

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from playpulse.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 from playpulse.stack import LocalStack
 from tests.support.net import free_port
 
@@ -17,6 +21,17 @@ def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The one chdb engine directory of the test session: chdb hosts one engine path per process,
     so every test that opens ClickHouse uses this path with a database of its own."""
     return tmp_path_factory.mktemp("chdb") / "engine"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """The one local SparkSession of the test session (one JVM per test run), from default batch
+    settings (`local[*]`, UTC, Arrow, few shuffle partitions); stopped when the run ends."""
+    from batch.spark import spark_session, stop_spark
+
+    session = spark_session(load_settings(data_dir=tmp_path_factory.mktemp("spark")), "playpulse-tests")
+    yield session
+    stop_spark()
 
 
 @pytest.fixture
@@ -30,6 +45,8 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"},
         registry={"url": f"http://127.0.0.1:{free_port()}"},
         collector={"port": free_port()},
+        dashboard={"port": free_port()},
+        alerts={"web_port": free_port()},
         lander_flush_s=1.0,
         lander_flush_events=5_000,
     )

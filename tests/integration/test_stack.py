@@ -29,6 +29,8 @@ def _up(settings: Settings) -> tuple[subprocess.Popen[bytes], dict]:
         "PLAYPULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         "PLAYPULSE_REGISTRY__URL": settings.registry.url,
         "PLAYPULSE_COLLECTOR__PORT": str(settings.collector.port),
+        "PLAYPULSE_DASHBOARD__PORT": str(settings.dashboard.port),
+        "PLAYPULSE_ALERTS__WEB_PORT": str(settings.alerts.web_port),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "playpulse", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -59,7 +61,8 @@ def _children_gone(pids: list[int], timeout_s: float = 20) -> bool:
 def test_up_creates_topics_and_serves_registry_then_down_stops_all(settings: Settings) -> None:
     process, state = _up(settings)
     children = list(state["children"].values())
-    assert set(state["children"]) == {"broker", "registry", "lander", "qoe", "collector"}
+    assert set(state["children"]) == {"broker", "registry", "lander", "qoe", "collector", "alerts", "web"}
+    assert httpx.get(f"http://127.0.0.1:{settings.dashboard.port}/healthz").status_code == 200
     topics = AdminClient(settings.kafka.client_config()).list_topics(timeout=10).topics
     for spec in TOPICS:
         assert len(topics[spec.name].partitions) == spec.partitions

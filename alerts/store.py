@@ -14,7 +14,6 @@ does); ClickHouse has no such limit.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -23,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from alerts.frames import WindowFrame, frame_from_table
-from warehouse import Warehouse, WarehouseError
+from warehouse import Warehouse
+from warehouse.locking import with_retry
 from warehouse.tables import ALERTS, QOE_DIMENSIONS
 
 __all__ = ["AlertStore"]
@@ -50,17 +50,7 @@ class AlertStore:
 
     def with_warehouse(self, action: Callable[[Warehouse], T]) -> T:
         """Run `action` on a short-lived connection, retrying while another process holds the file."""
-        deadline = time.monotonic() + self._retry_s
-        delay = 0.05
-        while True:
-            try:
-                with self._open() as wh:
-                    return action(wh)
-            except WarehouseError as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        return with_retry(self._open, action, self._retry_s)
 
     def latest_window_ms(self) -> int | None:
         def latest(wh: Warehouse) -> Any:

@@ -141,22 +141,14 @@ class LocalStack:
             time.sleep(0.1)
         raise self._fail(process, f"did not answer within {timeout_s:.0f} s")
 
-    def _wait_for_collector(self, process: ManagedProcess, timeout_s: float = 30.0) -> None:
-        url = f"http://{self.settings.collector.host}:{self.settings.collector.port}/healthz"
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not process.alive():
-                raise self._fail(process, "exited")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise self._fail(process, f"did not answer {url} within {timeout_s:.0f} s")
+    def _wait_for_collector(self, process: ManagedProcess) -> None:
+        self._wait_for_http(process, f"http://{self.settings.collector.host}:{self.settings.collector.port}/healthz")
 
-    def _wait_for_web(self, process: ManagedProcess, timeout_s: float = 30.0) -> None:
-        url = f"{self.dashboard_url}healthz"
+    def _wait_for_web(self, process: ManagedProcess) -> None:
+        self._wait_for_http(process, f"{self.dashboard_url}healthz")
+
+    def _wait_for_http(self, process: ManagedProcess, url: str, timeout_s: float = 30.0) -> None:
+        """Wait until `url` answers 200; fail with the end of the process's log if it exits or not."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not process.alive():

@@ -53,7 +53,8 @@ from schemas.topics import EVENTS, QOE_MINUTE
 from streaming.qoe import DEFAULT_SLICES, QoeAggregator
 from streaming.sketch import bins_to_bytes
 from streaming.windows import Assigned, Checkpoint, PartitionWindows
-from warehouse import Warehouse, WarehouseError
+from warehouse import Warehouse
+from warehouse.locking import with_retry
 from warehouse.tables import QOE_DIMENSIONS, STREAM_CHECKPOINTS
 from warehouse.tables import QOE_MINUTE as QOE_MINUTE_TABLE
 
@@ -149,17 +150,7 @@ class QoeOutput:
 
     def with_warehouse(self, action: Callable[[Warehouse], object]) -> object:
         """Run `action` on a short-lived connection; DuckDB admits one writer process at a time."""
-        deadline = time.monotonic() + self._retry_s
-        delay = 0.05
-        while True:
-            try:
-                with self._open() as wh:
-                    return action(wh)
-            except WarehouseError as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        return with_retry(self._open, action, self._retry_s)
 
     def write(self, rows: pa.Table, checkpoints: dict[int, Checkpoint] | None = None) -> None:
         """Rows to the topic (flushed), then rows and checkpoints to the warehouse, in that order,

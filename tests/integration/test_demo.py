@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from playpulse.config import Settings
-from playpulse.processes import pid_alive
 from tests.dashboards.browser import chromium, look_at_dashboard
+from tests.support.cli import children_gone, playpulse_env
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +43,7 @@ def _read_until(process: subprocess.Popen[bytes], marker: bytes, timeout_s: floa
 
 
 def test_demo_completes_and_its_dashboard_shows_the_incident(settings: Settings, tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "PLAYPULSE_DATA_DIR": str(settings.data_dir),
-        "PLAYPULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "PLAYPULSE_REGISTRY__URL": settings.registry.url,
-        "PLAYPULSE_COLLECTOR__PORT": str(settings.collector.port),
-        "PLAYPULSE_DASHBOARD__PORT": str(settings.dashboard.port),
-        "PLAYPULSE_ALERTS__WEB_PORT": str(settings.alerts.web_port),
-        "COLUMNS": "200",
-    }
+    env = {**playpulse_env(settings), "COLUMNS": "200"}
     command = [sys.executable, "-m", "playpulse", "demo", "--serve", "--users", "300", "--history-days", "8"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -81,9 +72,5 @@ def test_demo_completes_and_its_dashboard_shows_the_incident(settings: Settings,
         if process.poll() is None:
             process.kill()
             process.wait()
-    deadline = time.monotonic() + 20
-    children = list(state["children"].values())
-    while any(pid_alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(pid_alive(pid) for pid in children)
+    assert children_gone(list(state["children"].values()))
     assert not (settings.data_dir / "run" / "stack.json").exists()

@@ -16,22 +16,14 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from playpulse.config import Settings
-from playpulse.processes import pid_alive
 from schemas.topics import TOPICS
+from tests.support.cli import children_gone, playpulse_env
 
 pytestmark = pytest.mark.integration
 
 
 def _up(settings: Settings) -> tuple[subprocess.Popen[bytes], dict]:
-    env = {
-        **os.environ,
-        "PLAYPULSE_DATA_DIR": str(settings.data_dir),
-        "PLAYPULSE_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "PLAYPULSE_REGISTRY__URL": settings.registry.url,
-        "PLAYPULSE_COLLECTOR__PORT": str(settings.collector.port),
-        "PLAYPULSE_DASHBOARD__PORT": str(settings.dashboard.port),
-        "PLAYPULSE_ALERTS__WEB_PORT": str(settings.alerts.web_port),
-    }
+    env = playpulse_env(settings)
     process = subprocess.Popen(
         [sys.executable, "-m", "playpulse", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -47,15 +39,6 @@ def _up(settings: Settings) -> tuple[subprocess.Popen[bytes], dict]:
                 return process, json.loads((settings.data_dir / "run" / "stack.json").read_text())
         assert process.poll() is None, seen.decode()
     raise AssertionError("playpulse up did not start its children within 60 s:\n" + seen.decode())
-
-
-def _children_gone(pids: list[int], timeout_s: float = 20) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not any(pid_alive(pid) for pid in pids):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_up_creates_topics_and_serves_registry_then_down_stops_all(settings: Settings) -> None:
@@ -77,7 +60,7 @@ def test_up_creates_topics_and_serves_registry_then_down_stops_all(settings: Set
     )
     assert down.stdout.strip() == "stopped"
     assert process.wait(timeout=30) == 0
-    assert _children_gone(children)
+    assert children_gone(children)
     assert not (settings.data_dir / "run" / "stack.json").exists()
 
 
@@ -85,14 +68,14 @@ def test_a_killed_supervisor_leaves_no_process_behind(settings: Settings) -> Non
     process, state = _up(settings)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
-    assert _children_gone(list(state["children"].values()))
+    assert children_gone(list(state["children"].values()))
 
 
 def test_ctrl_c_stops_everything(settings: Settings) -> None:
     process, state = _up(settings)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
-    assert _children_gone(list(state["children"].values()))
+    assert children_gone(list(state["children"].values()))
     assert b"playpulse is down" in (process.stdout.read() if process.stdout else b"")
 
 

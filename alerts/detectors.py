@@ -15,6 +15,11 @@ and the numbers the roll-up compares (deviation, its standard error, and excess 
   events against the expected count, with a dispersion learned from windows expecting ≥ 5 events
   (a Gaussian is far too thin-tailed at a handful of failures). The rebuffer ratio keeps its
   robust z but needs its stall count to be at least mildly unusual too (quasi-Poisson z ≥ 2).
+  Percentiles (VST) of a slice with few starts are noisy statistics, but the starts behind them
+  are counts: where the percentile's own z falls short, the exact binomial tail of the starts
+  above the baseline percentile (each exceeds it with probability 1 − q while the slice is
+  normal) decides, its z shrunk by the share of the variance that sampling explains (so mix
+  shifts in a big slice, which the extra variance W holds, do not pass for evidence).
   A breach needs z ≥ `z` *and* a practical change: value ≥ `min_ratio` × baseline, value −
   baseline ≥ `min_delta`, and ≥ `min_count` events where the value has a count. Windows that
   breach, or whose slice has an open alert, do not train the baseline, and suspicious ones
@@ -100,6 +105,18 @@ def excess(
             if sketch is not None and np.isfinite(reference[i]):
                 out[i] = count_above(sketch, float(reference[i])) - tail * sketch.count
     return out
+
+
+def _exceedance_z(frame: WindowFrame, i: int, reference: float, quantile: float) -> float:
+    """The z score of the exact binomial tail of the starts of slice `i` above `reference`, the
+    baseline `quantile`: under normal service each start exceeds it with probability 1 − quantile."""
+    sketch = frame.sketch(i)
+    if sketch is None or sketch.count <= 0:
+        return float("-inf")
+    trials = int(round(sketch.count))
+    above = int(round(count_above(sketch, reference)))
+    tail = float(stats.binom.sf(above - 1, trials, 1.0 - quantile))
+    return float(stats.norm.isf(min(max(tail, 1e-300), 1.0)))
 
 
 class Detector:
@@ -247,6 +264,18 @@ class DesDetector(Detector):
         if values.count is not None:
             practical &= values.count >= rule.min_count
         judged = eligible & trained
+        if self.metric.scale == "log" and frame.sketches is not None:
+            # A percentile of a few dozen starts is a noisy statistic; the starts behind it are not.
+            # How many starts exceed the baseline percentile is binomial (n starts, p = 1 − q) while
+            # the slice is normal: its exact tail decides where the percentile's own z falls short.
+            # Movement that volume does not explain (the extra variance W: mix shifts, busy hours)
+            # moves the count too, so its z shrinks by the share of the variance sampling explains.
+            check = judged & practical & (z < rule.z)
+            sampling = np.sqrt(np.maximum(sigma_unit**2 / safe_n, 1e-12) / np.maximum(variance, 1e-12))
+            z = z.copy()
+            for i in np.flatnonzero(check).tolist():
+                exceed = _exceedance_z(frame, i, float(baseline[i]), self.metric.quantile)
+                z[i] = max(z[i], exceed * float(sampling[i]))
         breach = judged & (z >= rule.z) & practical
         clear_threshold = np.maximum(baseline * rule.clear_ratio, baseline + rule.min_delta / 2)
         clear = judged & ((z < rule.resolve_z) | (observed < clear_threshold))

@@ -5,6 +5,12 @@ for every rule, with no I/O (the faust app, the benchmark and the tests drive th
 closed window for every rule and returns the events of that window in rule order. Windows must
 come in event-time order; an older window than the last evaluated is refused (ValueError), so a
 replay cannot fire twice.
+
+For-duration across roll-up changes: the engine counts every slice's consecutive breaching
+windows per rule, whether the roll-up named it or listed it under another root. A slice that
+becomes a root after breaching for `for_windows` windows as a rolled-up slice fires at once,
+started at its first breaching window: the evidence was there, only the name moved (a broken
+region whose first window the roll-up gave to its main country still fires within two windows).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from alerts.frames import WindowFrame
 from alerts.lifecycle import Alert, AlertEvent, RuleLifecycle
 from alerts.rollup import Rollup, roll_up
 from alerts.rules import RuleSet
+from streaming.windows import WINDOW_MS
 
 __all__ = ["AlertEngine"]
 
@@ -33,6 +40,8 @@ class AlertEngine:
         self.last_window_ms: int | None = None
         self.windows_evaluated = 0
         self.windows_warmed = 0
+        self.breach_streaks: dict[str, dict[str, int]] = {}
+        self.streak_window: dict[str, int] = {}
 
     def warm(self, frame: WindowFrame) -> None:
         """Train every baseline on a historical window (no judgement, no events)."""
@@ -60,9 +69,46 @@ class AlertEngine:
         for rule in self.rules.rules:
             lifecycle = self.lifecycles[rule.name]
             judgement = self.detectors[rule.name].evaluate(frame, lifecycle.frozen(frame.slices))
-            events.extend(lifecycle.step(judgement, self._rollup(judgement, rule.rollup)))
+            streaks = self._streaks(rule.name, judgement)
+            stepped = lifecycle.step(judgement, self._rollup(judgement, rule.rollup))
+            events.extend(self._carry_streaks(lifecycle, stepped, streaks))
         self.recent.extendleft(e.alert for e in events if e.kind == "resolved")
         return events
+
+    def _streaks(self, rule: str, judgement: Judgement) -> dict[str, int]:
+        """Consecutive breaching windows of every slice of one rule, root or rolled up."""
+        previous = self.breach_streaks.get(rule, {})
+        window = judgement.window_start_ms
+        contiguous = self.streak_window.get(rule) == window - WINDOW_MS
+        current = {
+            judgement.slices[i]: (previous.get(judgement.slices[i], 0) if contiguous else 0) + 1
+            for i in np.flatnonzero(judgement.breach).tolist()
+        }
+        self.breach_streaks[rule] = current
+        self.streak_window[rule] = window
+        return current
+
+    def _carry_streaks(
+        self, lifecycle: RuleLifecycle, events: list[AlertEvent], streaks: dict[str, int]
+    ) -> list[AlertEvent]:
+        """A slice that becomes a root after breaching while rolled up into another root's alert
+        has breached all along: those windows count towards its for-duration (the roll-up moved the
+        name, the evidence was there), so it fires as if it had been the root from the start."""
+        need = lifecycle.rule.for_windows
+        out: list[AlertEvent] = []
+        for event in events:
+            alert = lifecycle.open.get(event.alert.slice)
+            streak = streaks.get(event.alert.slice, 0)
+            if event.kind != "pending" or alert is None or alert.state != "pending" or streak < need:
+                out.append(event)
+                continue
+            window = alert.started_ms
+            alert.started_ms = window - (need - 1) * WINDOW_MS
+            alert.streak = alert.breaching_windows = need
+            alert.state = "firing"
+            alert.fired_ms = window + WINDOW_MS
+            out.append(AlertEvent("firing", alert.snapshot()))
+        return out
 
     def _rollup(self, judgement: Judgement, enabled: bool) -> Rollup:
         breaching = np.flatnonzero(judgement.breach)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
 from ingest.collector.client import CollectorClient, demo_key_path, stream_simulation
@@ -148,20 +149,30 @@ def _live_traffic(plan: DemoPlan, start_ms: int, end_ms: int) -> tuple[pa.Table,
 
 
 def _send_live(settings: Settings, table: pa.Table) -> RunStats:
+    """POST the live events to the collector in time order, with a progress bar."""
     url = f"http://{settings.collector.host}:{settings.collector.port}"
     stats = RunStats(f"collector {url} → playback.events")
     started = time.monotonic()
-    with CollectorClient(url, demo_key_path(settings).read_text().strip()) as client:
-        _, accepted, rejected = stream_simulation(
-            client, table.to_batches(max_chunksize=5_000), batch_items=settings.collector.max_batch_items
-        )
+
+    def batches(progress: Progress, task: TaskID) -> Iterator[pa.RecordBatch]:
+        for batch in table.to_batches(max_chunksize=5_000):
+            yield batch
+            progress.advance(task, batch.num_rows)
+
+    with (
+        CollectorClient(url, demo_key_path(settings).read_text().strip()) as client,
+        Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as progress,
+    ):
+        task = progress.add_task("[bold]live → collector", total=table.num_rows)
+        items = settings.collector.max_batch_items
+        _, accepted, rejected = stream_simulation(client, batches(progress, task), batch_items=items)
     stats.add(table)
     stats.seconds = time.monotonic() - started
-    if rejected:
+    if rejected or accepted != table.num_rows:
         raise RuntimeError(
-            f"the collector rejected {rejected:,} of {table.num_rows:,} live events (see the DLQ)"
+            f"the collector accepted {accepted:,} and rejected {rejected:,} of {table.num_rows:,} live "
+            "events (rejects are in playback.events.dlq with their reasons)"
         )
-    assert accepted == table.num_rows
     return stats
 
 

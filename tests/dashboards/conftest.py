@@ -23,9 +23,10 @@ def tables(now: datetime) -> dict[str, pa.Table]:
     return demo_tables(now)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def clickhouse(chdb_path: Path, tables: dict[str, pa.Table]) -> Iterator[Warehouse]:
-    """The real ClickHouse engine (chdb) holding `tables`, in a database of its own."""
+    """The real ClickHouse engine (chdb) holding `tables`, in a database of its own; closed after each
+    module, since an open chdb connection pins the process's one engine path (tests/warehouse)."""
     wh = open_warehouse("clickhouse", clickhouse_dsn=f"chdb://{chdb_path}", clickhouse_database="dashboards")
     fill(wh, tables)
     yield wh

@@ -318,6 +318,8 @@ def run_demo(settings: Settings, plan: DemoPlan | None = None, *, serve: bool = 
         if serve:
             console.print(f"dashboard {result.dashboard_url} — serving until Ctrl-C")
             _serve_until_interrupted(stack)
+        else:
+            console.print(f"dashboard {result.dashboard_url} — `playpulse dashboards serve` shows it again")
     return result
 
 
@@ -329,7 +331,6 @@ def _summary(settings: Settings, console: Console, result: DemoResult) -> None:
     for path in result.reports or []:
         console.print(f"report    {path.resolve()}")
     console.print(f"lake      {settings.lake_dir.resolve()}\nwarehouse {settings.duckdb_file.resolve()}")
-    console.print(f"dashboard {result.dashboard_url}")
 
 
 def _serve_until_interrupted(stack: LocalStack) -> None:

@@ -33,6 +33,7 @@ Judgements are only made after `training_windows` eligible windows of a slice.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,7 +120,7 @@ def _exceedance_z(frame: WindowFrame, i: int, reference: float, quantile: float)
     return float(stats.norm.isf(min(max(tail, 1e-300), 1.0)))
 
 
-class Detector:
+class Detector(ABC):
     """Base: the rule, its metric, and which slices of a frame it watches."""
 
     def __init__(self, rule: Rule) -> None:
@@ -129,9 +130,9 @@ class Detector:
     def watched(self, frame: WindowFrame) -> np.ndarray:
         return np.array([self.rule.watches(dimension_of(s)) for s in frame.slices], bool)
 
+    @abstractmethod
     def evaluate(self, frame: WindowFrame, frozen: np.ndarray | None = None) -> Judgement:
         """Judge every slice of `frame`; learn from the eligible ones that are not `frozen`."""
-        raise NotImplementedError
 
     def warm(self, frame: WindowFrame) -> None:
         """Learn from a historical window without judging it (baselines only)."""

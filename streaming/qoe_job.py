@@ -13,8 +13,9 @@ replays exactly the rows emitted after it (see `streaming.windows`). The embedde
 store commit metadata, so checkpoints live in the warehouse, which every worker shares.
 
 Writing runs on one background thread (`QoeOutput.submit`), in submission order, so folding goes
-on while DuckDB writes (it releases the GIL): each tick's rows, then that tick's checkpoints, as
-before; the runtime commits only offsets whose write has finished. At most `max_pending_rows`
+on while DuckDB writes (it releases the GIL): each tick's rows, then that tick's checkpoints; the
+ticks queued while a write ran go together in the next one. The runtime commits only offsets
+whose write has finished. At most `max_pending_rows`
 rows wait; beyond that `submit` blocks (bounded memory, backpressure).
 
 Idle partitions: a partition from which nothing has arrived for `idle_s` seconds has its
@@ -215,8 +216,15 @@ class QoeOutput:
             with self._changed:
                 while not self._queue:
                     self._changed.wait()
-                rows, checkpoints, offsets = self._queue[0]
+                # Everything queued goes in one write (one connection, one topic flush): a writer
+                # that fell behind catches up instead of paying per tick. Rows keep their order and
+                # the upsert keeps the last row of a key; the newest checkpoint of a partition wins.
+                taken = len(self._queue)
+                queued = self._queue[:taken]
                 self._busy = True
+            tables = [rows for rows, _, _ in queued if rows.num_rows]
+            rows = pa.concat_tables(tables) if len(tables) > 1 else tables[0] if tables else queued[0][0]
+            checkpoints = {p: c for _, saved, _ in queued for p, c in saved.items()}
             try:
                 self.write(rows, checkpoints)
             except BaseException as exc:  # handed to the job's thread, which stops on it
@@ -227,9 +235,10 @@ class QoeOutput:
                     self._changed.notify_all()
                 return
             with self._changed:
-                self._queue.pop(0)
-                self._queued_rows -= rows.num_rows
-                self._durable.update(offsets)
+                del self._queue[:taken]
+                self._queued_rows -= sum(rows.num_rows for rows, _, _ in queued)
+                for _, _, offsets in queued:
+                    self._durable.update(offsets)
                 self._busy = False
                 self._changed.notify_all()
 

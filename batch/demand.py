@@ -4,8 +4,8 @@ For run date D the job reads `history_days` (56) days of `sessions` up to and in
 (published days, plus D from this run's staged output), sums playing time (watch time, as
 engagement_daily counts it) to hours per title × region × session date in Spark, and forecasts
 each series for D+1 … D+14 with `batch.forecast` inside a grouped pandas UDF
-(`groupBy(title_id, region).applyInPandas`), so the work spreads over the executors with the
-number of series. What every series shares is computed first from small aggregates on the
+(`groupBy(title_id).applyInPandas`: one call per title, with its series in every region), so the
+work spreads over the executors with the number of titles. What every series shares is computed first from small aggregates on the
 driver and shipped with the UDF: the weekly profile of each region (from the region's daily
 totals) and the launch-curve priors (from the titles launched inside the history, per the
 catalogue's release calendar). Titles due for release inside the horizon get a series of their
@@ -21,7 +21,7 @@ count is checked to be exactly series × horizon.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import pandas as pd
@@ -38,6 +38,8 @@ from warehouse.tables import DEMAND_FORECAST, SESSIONS, Table
 __all__ = ["DEMAND_FORECAST_JOB", "build_demand_forecast", "daily_demand", "demand_job", "recent_rows"]
 
 _MS_PER_HOUR = 3_600_000.0
+#: What `daily_demand` reads of `sessions`.
+_DEMAND_COLUMNS = ("session_date", "title_id", "region", "playing_ms")
 _SERIES_SCHEMA = T.StructType(
     [
         T.StructField("title_id", T.StringType()),
@@ -65,19 +67,25 @@ _UDF_SCHEMA = T.StructType(
 )
 
 
-def recent_rows(ctx: JobContext, table: Table, job_name: str, first: dt.date) -> DataFrame:
+def recent_rows(
+    ctx: JobContext, table: Table, job_name: str, first: dt.date, columns: Sequence[str] | None = None
+) -> DataFrame:
     """Rows of `table` for [first, run date]: published days, and the run date from this run's output.
 
     When the job that builds `table` is not part of this run, the run date is read as published too.
+    `columns` limits what is read (published rows cross from the warehouse to Spark as Arrow, so
+    weeks of sessions cost what their columns weigh); all columns when None.
     """
     day = ctx.run_date
     try:
         today = ctx.output(job_name)
+        if columns is not None:
+            today = today.select(*columns)
     except LookupError:
-        today = ctx.published(table, day, day)
+        today = ctx.published(table, day, day, columns)
     if first >= day:
         return today
-    return ctx.published(table, first, day - dt.timedelta(days=1)).unionByName(today)
+    return ctx.published(table, first, day - dt.timedelta(days=1), columns).unionByName(today)
 
 
 def daily_demand(sessions: DataFrame) -> DataFrame:
@@ -93,7 +101,7 @@ def build_demand_forecast(ctx: JobContext, config: ForecastConfig | None = None)
     day = ctx.run_date
     first = day - dt.timedelta(days=config.history_days - 1)
     spark = ctx.spark
-    daily = daily_demand(recent_rows(ctx, SESSIONS, "sessions", first)).cache()
+    daily = daily_demand(recent_rows(ctx, SESSIONS, "sessions", first, _DEMAND_COLUMNS)).cache()
 
     totals = daily.groupBy("region", "date").agg(F.sum("hours").alias("hours")).toPandas()
     profiles = {
@@ -124,7 +132,9 @@ def build_demand_forecast(ctx: JobContext, config: ForecastConfig | None = None)
     if upcoming:
         skeleton = spark.createDataFrame([(t, r, None, None) for t, r in upcoming], schema=_SERIES_SCHEMA)
         daily = daily.unionByName(skeleton)
-    forecasts = daily.groupBy("title_id", "region").applyInPandas(_forecaster(context), schema=_UDF_SCHEMA)
+    # One UDF call per title (its series in every region): a call per series costs more in Spark's
+    # per-group overhead than the forecast itself for the thousands of sparse series.
+    forecasts = daily.groupBy("title_id").applyInPandas(_forecaster(context), schema=_UDF_SCHEMA)
     per_day = F.col("backtest_days").cast("double")
     rows = forecasts.select(
         F.lit(day).cast("date").alias("run_date"),

@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 _MS_PER_HOUR = 3_600_000.0
+#: What the job reads of `sessions`.
+_TRAFFIC_COLUMNS = ("title_id", "region", "oca_id", "playing_ms", "avg_bitrate_kbps")
 _PLAN_SCHEMA = T.StructType(
     [
         T.StructField("oca_id", T.StringType()),
@@ -157,7 +159,9 @@ def build_fill_plan(ctx: JobContext, options: FillOptions | None = None) -> JobO
         .select("title_id", "region", "forecast_hours")
         .toPandas()
     )
-    sessions = recent_rows(ctx, SESSIONS, "sessions", day - dt.timedelta(days=options.share_days - 1))
+    sessions = recent_rows(
+        ctx, SESSIONS, "sessions", day - dt.timedelta(days=options.share_days - 1), _TRAFFIC_COLUMNS
+    )
     played = sessions.filter(F.col("playing_ms") > 0)
     traffic = (
         played.filter(F.col("oca_id").isNotNull())

@@ -130,7 +130,7 @@ def _utf8_strict(buf, start, stop):  # pragma: no cover - compiled
             need = 3
             low = 0x90 if c == 0xF0 else 0x80  # no overlongs
             high = 0x8F if c == 0xF4 else 0xBF  # nothing past U+10FFFF
-        if i + need >= stop + 1:
+        if i + need >= stop:  # the sequence would run past the string
             return False
         if buf[i + 1] < low or buf[i + 1] > high:
             return False
@@ -366,6 +366,21 @@ def _invalid_utf8(data, offsets):  # pragma: no cover - compiled
     return invalid
 
 
+@njit(cache=True, nogil=True)
+def _invalid_utf8_at(buf, starts, lengths, n_rows):  # pragma: no cover - compiled
+    """Which of the strings buf[starts[r]:][:lengths[r]], r < n_rows, are not strict UTF-8: the
+    check of a column that is not gathered (left out of a projection), read where it lies."""
+    invalid = np.zeros(n_rows, dtype=np.bool_)
+    for r in range(n_rows):
+        start = starts[r]
+        high = 0
+        for j in range(np.uint64(start), np.uint64(start + lengths[r])):
+            high |= buf[j]
+        if high >= 0x80 and not _utf8_strict(buf, start, start + lengths[r]):
+            invalid[r] = True
+    return invalid
+
+
 @dataclass
 class DecodedColumns:
     """What one decode pass found: the good rows as Arrow columns, and the status of every message."""
@@ -410,8 +425,14 @@ def decode_messages(
     stops: np.ndarray,
     is_null: np.ndarray,
     schema_id: int,
+    wanted: tuple[bool, ...] | None = None,
 ) -> DecodedColumns:
-    """Decode the messages `data[starts[i]:stops[i]]` (Confluent framing) written under `schema_id`."""
+    """Decode the messages `data[starts[i]:stops[i]]` (Confluent framing) written under `schema_id`.
+
+    `wanted` (one flag per leaf) projects: `columns` holds only the wanted leaves, and the others
+    are parsed and validated (UTF-8 included) but never gathered or built, so a projection
+    refuses exactly the messages a full decode refuses.
+    """
     n = len(starts)
     # Scratch columns: the compiled loop writes every slot of every good row (np.empty is safe).
     ints = np.empty((ops.n_int, n), dtype=np.int64)
@@ -440,14 +461,24 @@ def decode_messages(
         entries = [_grown(array, capacity) for array in entries]
     key_start, key_len, item_start, item_len = entries
 
-    strings = _gathered(data, str_start, str_len, out)
+    wanted = (True,) * len(leaves) if wanted is None else wanted
+    gathered = [
+        slot
+        for leaf, slot, keep in zip(leaves, ops.slots, wanted, strict=True)
+        if keep and leaf.kind in (Kind.STRING, Kind.BYTES)
+    ]
+    strings = dict(zip(gathered, _gathered(data, str_start[gathered], str_len[gathered], out), strict=True))
     invalid = np.zeros(out, dtype=bool)
     columns: list[pa.Array | None] = []
-    for index, (leaf, slot, present_slot) in enumerate(
-        zip(leaves, ops.slots, ops.present_slots, strict=True)
+    for index, (leaf, slot, present_slot, keep) in enumerate(
+        zip(leaves, ops.slots, ops.present_slots, wanted, strict=True)
     ):
         validity = present[present_slot, :out] if present_slot >= 0 else None
-        if leaf.kind in (Kind.STRING, Kind.BYTES):
+        if not keep:
+            _check_unwanted(leaf, slot, index, data, str_start, str_len, out, map_count,
+                            (key_start, key_len, item_start, item_len), map_fill,
+                            invalid, status, err_op, source_row)  # fmt: skip
+        elif leaf.kind in (Kind.STRING, Kind.BYTES):
             text, offsets = strings[slot]
             if leaf.kind is Kind.STRING:
                 _flag(
@@ -487,6 +518,38 @@ def decode_messages(
         columns = [column.filter(keep) for column in columns]
         rows = rows[~invalid]
     return DecodedColumns(columns, rows, status, err_op, err_aux)
+
+
+def _check_unwanted(
+    leaf: Leaf,
+    slot: int,
+    index: int,
+    data: np.ndarray,
+    str_start: np.ndarray,
+    str_len: np.ndarray,
+    out: int,
+    map_count: np.ndarray,
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    map_fill: np.ndarray,
+    invalid: np.ndarray,
+    status: np.ndarray,
+    err_op: np.ndarray,
+    source_row: np.ndarray,
+) -> None:
+    """The UTF-8 check of a leaf left out of a projection (other kinds were checked while parsed)."""
+    if leaf.kind is Kind.STRING:
+        bad = _invalid_utf8_at(data, str_start[slot], str_len[slot], out)
+        _flag(invalid, bad if bad.any() else None, status, err_op, source_row, index)
+    elif leaf.kind is Kind.MAP:
+        key_start, key_len, item_start, item_len = entries
+        fill = int(map_fill[slot])
+        bad_entries = _invalid_utf8_at(data, key_start[slot], key_len[slot], fill) | _invalid_utf8_at(
+            data, item_start[slot], item_len[slot], fill
+        )
+        if bad_entries.any():
+            bad_rows = np.zeros(out, dtype=bool)
+            np.logical_or.at(bad_rows, np.repeat(np.arange(out), map_count[slot, :out]), bad_entries)
+            _flag(invalid, bad_rows, status, err_op, source_row, index)
 
 
 def _gathered(

@@ -98,15 +98,18 @@ class AvroSerde:
             return self.encode_many(to_avro_records(table))
         return codec.encode(table, self.schema_id)
 
-    def decode_batch(self, values: pa.Array | Sequence[bytes | None]) -> DecodeResult:
+    def decode_batch(
+        self, values: pa.Array | Sequence[bytes | None], columns: Sequence[str] | None = None
+    ) -> DecodeResult:
         """Flat event rows of a batch of messages, and the messages that do not decode (with why).
 
         Messages of an older writer schema are resolved through `decode`, in order. A bad message
         never affects the others: it is listed in `bad_rows`/`errors` for the dead-letter topic.
+        `columns` keeps only those flat columns (the same messages are refused either way).
         """
         codec = self._columnar()
         if codec is not None:
-            return codec.decode(values, self.schema_id, fallback=self.decode)
+            return codec.decode(values, self.schema_id, fallback=self.decode, columns=columns)
         from schemas.columnar import DecodeResult
         from schemas.events import from_avro_records
 
@@ -120,9 +123,10 @@ class AvroSerde:
             except SerializationError as exc:
                 bad_rows.append(row)
                 errors.append(str(exc))
-        return DecodeResult(
-            from_avro_records(records), np.array(rows, np.int64), np.array(bad_rows, np.int64), errors
-        )
+        table = from_avro_records(records)
+        if columns is not None:
+            table = table.select([name for name in table.column_names if name in columns])
+        return DecodeResult(table, np.array(rows, np.int64), np.array(bad_rows, np.int64), errors)
 
     def _columnar(self) -> ColumnarCodec | None:
         """The columnar codec of this schema, built on first use; None when it does not support it."""

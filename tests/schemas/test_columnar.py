@@ -315,6 +315,15 @@ def test_a_bad_message_is_reported_and_spares_its_neighbours(case: str) -> None:
     assert result.table.equals(from_avro_records([record(seq=1), record(seq=2)]))
 
 
+def test_a_sequence_cut_at_the_end_of_a_string_is_invalid_even_when_the_next_string_completes_it() -> None:
+    # cdn "a\xc2" then, in the next message, cdn "\x80bc": side by side they would read as valid.
+    cut, rest = GOOD.replace(b"\x06oca", b"\x04a\xc2"), GOOD.replace(b"\x06oca", b"\x06\x80bc")
+    for columns in (None, ("event_type",)):
+        result = event_codec().decode([cut, rest], SCHEMA_ID, columns=columns)
+        assert result.bad_rows.tolist() == [0, 1]
+        assert result.errors == ["Avro body (schema id 42) does not decode: invalid UTF-8 in field cdn"] * 2
+
+
 def test_booleans_follow_fastavro_any_nonzero_byte_is_true() -> None:
     index = GOOD.rindex(b"\x00\x02" + _string(b"abr-fast-start"))  # fatal=false, then the map
     message = GOOD[:index] + b"\x05" + GOOD[index + 1 :]
@@ -554,3 +563,54 @@ def test_every_truncation_of_a_valid_message_is_a_bad_row(rec: dict[str, Any], d
 def test_numpy_types_of_the_result() -> None:
     result = decode_events([GOOD, b""], SCHEMA_ID)
     assert result.rows.dtype == np.int64 and result.bad_rows.dtype == np.int64
+
+
+# -- projections ----------------------------------------------------------------------------------
+
+#: What the QoE job reads: no ids, no map; strings both kept (region) and left out (user_id).
+PROJECTED = ("event_type", "event_ts_ms", "region", "oca_id", "startup_ms", "played_ms", "end_reason")
+
+
+def test_a_projection_is_the_full_decode_with_fewer_columns(simulated: pa.Table) -> None:
+    values = encode_events(simulated, SCHEMA_ID)
+    full = decode_events(values, SCHEMA_ID)
+    projected = event_codec().decode(values, SCHEMA_ID, columns=PROJECTED[::-1])
+    assert projected.table.column_names == list(PROJECTED)  # schema order, whatever was asked
+    assert projected.table.equals(full.table.select(list(PROJECTED)))
+    assert projected.rows.tolist() == full.rows.tolist()
+
+
+@pytest.mark.parametrize("case", list(BAD_MESSAGES))
+def test_a_projection_refuses_the_same_messages_for_the_same_reason(case: str) -> None:
+    value, message = BAD_MESSAGES[case]
+    values = [SERDE.encode(record(seq=1)), value, SERDE.encode(record(seq=2))]
+    result = event_codec().decode(values, SCHEMA_ID, columns=PROJECTED)
+    assert result.bad_rows.tolist() == [1] and message in result.errors[0]
+    assert result.errors == decode_events(values, SCHEMA_ID).errors
+    assert result.table.equals(from_avro_records([record(seq=1), record(seq=2)]).select(list(PROJECTED)))
+
+
+def test_a_projection_of_older_writers_resolves_them_too() -> None:
+    v1 = published_versions()[0][1]
+    old = AvroSerde(v1, schema_id=1).encode({k: RECORD[k] for k in (f["name"] for f in v1["fields"])})
+    reader = AvroSerde(SCHEMA, SCHEMA_ID, writer_schemas={1: v1}.__getitem__)
+    result = reader.decode_batch([GOOD, old, GOOD[:-1]], columns=PROJECTED)
+    assert result.rows.tolist() == [0, 1] and result.bad_rows.tolist() == [2]
+    assert result.table.equals(reader.decode_batch([GOOD, old]).table.select(list(PROJECTED)))
+
+
+def test_an_unknown_column_is_named() -> None:
+    with pytest.raises(ValueError, match=r"no such event columns \['regoin'\]"):
+        event_codec().decode([GOOD], SCHEMA_ID, columns=("region", "regoin"))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.booleans(), RECORDS, _damaged()), min_size=1, max_size=10))
+def test_a_projection_agrees_with_the_full_decode_on_any_input(
+    items: list[tuple[bool, dict[str, Any], bytes | None]],
+) -> None:
+    values = [SERDE.encode(rec) if good else damaged for good, rec, damaged in items]
+    full = decode_events(values, SCHEMA_ID)
+    projected = event_codec().decode(values, SCHEMA_ID, columns=PROJECTED)
+    assert projected.bad_rows.tolist() == full.bad_rows.tolist() and projected.errors == full.errors
+    assert projected.table.equals(full.table.select(list(PROJECTED)))

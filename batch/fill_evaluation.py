@@ -11,6 +11,12 @@ The LRU caches carry their disks from day to day: pass the same `lru` mapping to
 (a multi-day evaluation), or warm them on the requests of the day before (`warmup`), so LRU is not
 charged for starting cold.
 
+Each appliance's row also says where the oracle's lead comes from and what binds: the day's
+sessions and distinct titles, the bytes of titles the oracle stored and the plan did not, split
+into titles requested once that day (which of the tail gets asked for: chance only foresight
+knows) and titles requested more often, and the disk and fill bytes each of the two used
+against the appliance's capacity and budget.
+
 `load_plan` and `load_requests` read the published plan and the served sessions through the
 `Warehouse` interface (a request's bytes = playing_ms × avg_bitrate_kbps ÷ 8).
 """
@@ -108,21 +114,36 @@ def evaluate_plan(
             predicted = (
                 float(rows_of["predicted_offload_bytes"].sum() / demand) if demand > 0 else float("nan")
             )
+        requested = group.groupby("title_id").size().to_dict() if group is not None else {}
+        oracle_only = {t: b for t, b in actual.items() if t in oracle_set and t not in stored}
         rows.append(
             {
                 "oca_id": oca_id,
                 "region": apps.at[oca_id, "region"],
                 "kind": apps.at[oca_id, "kind"],
                 "requests": results["plan"].requests,
+                "titles_requested": len(actual),
                 "bytes_requested": results["plan"].bytes_requested,
                 "plan_offload": results["plan"].offload,
                 "lru_offload": results["lru"].offload,
                 "oracle_offload": results["oracle"].offload,
                 "predicted_offload": predicted,
                 "stored_titles": len(stored),
+                "oracle_only_once_bytes": float(sum(b for t, b in oracle_only.items() if requested[t] == 1)),
+                "oracle_only_repeat_bytes": float(sum(b for t, b in oracle_only.items() if requested[t] > 1)),
+                "capacity_bytes": capacity,
+                "fill_budget_bytes": budget,
+                "plan_stored_bytes": _bytes_of(stored, sizes),
+                "plan_fill_bytes": _bytes_of(stored - held, sizes),
+                "oracle_stored_bytes": _bytes_of(oracle_set, sizes),
+                "oracle_fill_bytes": _bytes_of(oracle_set - held, sizes),
             }
         )
     return FillEvaluation(day, pd.DataFrame(rows), totals["plan"], totals["lru"], totals["oracle"])
+
+
+def _bytes_of(titles: set[str], sizes: dict[str, int]) -> int:
+    return int(sum(sizes.get(t, 0) for t in titles))
 
 
 def warm_lru(lru: MutableMapping[str, LruCache], requests: pd.DataFrame, catalogue: Catalogue) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pandas as pd
 import pytest
 
 from batch.cache_sim import CacheResult, LruCache, oracle_titles, static_replay
+from batch.catalogue import Catalogue
+from batch.fill_evaluation import evaluate_plan
 
 #: Requests in time order: title, bytes streamed.
 REQUESTS = [("A", 1.0), ("B", 2.0), ("A", 3.0), ("C", 4.0), ("B", 5.0), ("A", 6.0)]
@@ -57,3 +62,31 @@ def test_results_add_up() -> None:
     assert total.offload == pytest.approx(0.7)
     with pytest.raises(ValueError, match="one of each"):
         static_replay(["A"], [1.0, 2.0], set())
+
+
+def test_evaluation_splits_the_oracle_lead_and_reports_what_binds() -> None:
+    sizes = {"A": 10, "B": 20, "C": 30, "D": 40}
+    titles = pd.DataFrame(
+        {"title_id": list(sizes), "kind": "movie", "genre": "drama", "duration_ms": 1, "release_ms": 0,
+         "size_bytes": list(sizes.values())}
+    )  # fmt: skip
+    appliances = pd.DataFrame(
+        {"oca_id": ["o1"], "region": ["r"], "isp": [None], "site_type": ["ixp"], "kind": ["storage"],
+         "capacity_bytes": [100], "fill_rate_bps": [0.0], "fill_budget_bytes": [50]}
+    )  # fmt: skip
+    # The plan keeps C and fills B; the day asks for A twice (4 bytes), B once (2), D once (5).
+    plan = pd.DataFrame({"oca_id": ["o1", "o1"], "title_id": ["C", "B"], "action": ["hold", "fill"]})
+    requests = pd.DataFrame(
+        {"oca_id": "o1", "title_id": ["A", "B", "A", "D"], "started_at": [1, 2, 3, 4],
+         "bytes": [1.0, 2.0, 3.0, 5.0]}
+    )  # fmt: skip
+    result = evaluate_plan(plan, requests, Catalogue(titles, appliances), dt.date(2025, 2, 1))
+    row = result.per_appliance.iloc[0]
+    # Oracle: C held, a fill budget of 50 takes A + D (10 + 40, 9 bytes) over A + B (6 bytes).
+    assert result.plan.offload == pytest.approx(2 / 11) and result.oracle.offload == pytest.approx(9 / 11)
+    assert (row["requests"], row["titles_requested"]) == (4, 3)
+    # Its lead: D, asked for once (5 bytes), and A, asked for twice (4 bytes).
+    assert row["oracle_only_once_bytes"] == 5.0 and row["oracle_only_repeat_bytes"] == 4.0
+    assert (row["capacity_bytes"], row["fill_budget_bytes"]) == (100, 50)
+    assert (row["plan_stored_bytes"], row["plan_fill_bytes"]) == (50, 20)
+    assert (row["oracle_stored_bytes"], row["oracle_fill_bytes"]) == (50, 50)

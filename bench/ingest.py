@@ -12,6 +12,7 @@ Steps, on a private embedded stack with 1M simulated events (PLAYPULSE_BENCH_SCA
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pyarrow as pa
@@ -47,7 +48,9 @@ def _consume_all(settings: Settings, group: str, events: int, serde: AvroSerde |
     )
     consumer.subscribe([EVENTS.name])
     seen, first = 0, None
+    gc.freeze()  # as the jobs' runtime does: the collector runs between batches, over what they made
     while seen < events:
+        gc.disable()
         messages = consumer.consume(10_000, timeout=1.0)
         if messages and first is None:
             first = time.perf_counter()
@@ -59,7 +62,9 @@ def _consume_all(settings: Settings, group: str, events: int, serde: AvroSerde |
                 if message.error() is None:
                     decode(message.value())
                     seen += 1
+        gc.enable()
     elapsed = time.perf_counter() - (first or time.perf_counter())
+    gc.unfreeze()
     consumer.close()
     return elapsed
 

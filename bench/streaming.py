@@ -118,6 +118,7 @@ def _freshness(settings: Settings, seconds: float) -> dict:
 
         output.write = recording_write  # type: ignore[method-assign]
         job = QoeJob(job_settings, serde, output)
+        job.columns = (*job.columns, "received_ts_ms")  # the freshness clock
         folded: list[tuple[np.ndarray, float]] = []
         fold = job.fold
 

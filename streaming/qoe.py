@@ -68,6 +68,7 @@ METRICS = (
     "late_events",
 )
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
+_METRIC_COLUMNS = ("event_type", "end_reason", "played_ms", "bitrate_kbps", "rebuffer_ms", "startup_ms")
 _EVENTS = len(METRICS)  # accumulator column counting the events of a cell (does the row exist)
 _COLUMNS = len(METRICS) + 1
 # A VST bin of one cell, packed in an int64: slot (18 bits) | combination (24) | bin (21).
@@ -239,6 +240,11 @@ class QoeAggregator:
         self._free: list[int] = []
         self._slot_partition = np.zeros(8, np.int32)
         self._slot_window = np.zeros(8, np.int64)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The event columns `add` reads."""
+        return (*_METRIC_COLUMNS, *self._dims)
 
     # -- folding -----------------------------------------------------------------------------------
     def add(self, events: pa.Table, partition: np.ndarray, assigned: Assigned) -> None:

@@ -319,6 +319,8 @@ class QoeJob:
         self.provisional_every_s = provisional_every_s
         self.idle_s = idle_s
         self.aggregator = QoeAggregator(slices=slices)
+        #: What `process` decodes: the job never builds the ids, the map or the unused fields.
+        self.columns: tuple[str, ...] = ("event_ts_ms", *self.aggregator.columns)
         self.windows: dict[int, PartitionWindows] = {}
         self.next_offset: dict[int, int] = {}
         self.stats = QoeStats()
@@ -329,7 +331,7 @@ class QoeJob:
         self._last_seen: dict[int, float] = {}
         self._advanced: set[int] = set()
         # Build the columnar decoder and load (or compile) the compiled loops now, not on the first batch.
-        serde.decode_batch([])
+        serde.decode_batch([], self.columns)
         warm_up()
         bins_to_bytes(np.array([0, 1]), np.array([1], np.int32), np.array([1.0]))
 
@@ -348,7 +350,7 @@ class QoeJob:
         """Decode the whole batch at once (columnar); undecodable messages go to the dead-letter topic."""
         n = len(messages)
         # C-level passes over the message objects (no Python frame per message).
-        decoded = self.serde.decode_batch(_binary_array(list(map(Message.value, messages))))
+        decoded = self.serde.decode_batch(_binary_array(list(map(Message.value, messages))), self.columns)
         partitions = np.fromiter(map(Message.partition, messages), np.int32, n)
         offsets = np.fromiter(map(Message.offset, messages), np.int64, n)
         if decoded.table.num_rows:

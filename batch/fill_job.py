@@ -81,12 +81,18 @@ class FillOptions:
 
     disk_scale: float = 1.0
     share_days: int = 7
+    #: Pseudo-hours shrinking each appliance's share of a title towards its share of the title's
+    #: class (`batch.appliance_demand`). Routing is by member and network, not by title, so a tail
+    #: title's few recent sessions say little about which appliance serves it next: strong shrinkage.
+    share_pseudo_hours: float = 40.0
     initial_load: bool = True
     time_limit_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.share_days < 1:
             raise ValueError(f"share_days must be >= 1, got {self.share_days}")
+        if self.share_pseudo_hours < 0:
+            raise ValueError(f"share_pseudo_hours must be >= 0, got {self.share_pseudo_hours}")
 
 
 def release_dates(catalogue: catalogue_mod.Catalogue) -> dict[str, dt.date]:
@@ -190,7 +196,9 @@ def build_fill_plan(ctx: JobContext, options: FillOptions | None = None) -> JobO
 
     releases = release_dates(catalogue)
     recent = {t: d for t, d in releases.items() if day - dt.timedelta(days=NEW_RELEASE_DAYS) <= d <= target}
-    demand = appliance_demand(forecast, traffic, regional, catalogue.appliances, recent, target)
+    demand = appliance_demand(
+        forecast, traffic, regional, catalogue.appliances, recent, target, options.share_pseudo_hours
+    )
     due = {t: d.isoformat() for t, d in recent.items() if d == target}
     popularity = regional.groupby("title_id")["hours"].sum()
     released_by = _day_ms(target + dt.timedelta(days=1))

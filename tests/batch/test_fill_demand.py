@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from batch.appliance_demand import appliance_demand
+from batch.fill_job import FillOptions
 
 DAY = dt.date(2025, 2, 1)
 
@@ -42,3 +43,29 @@ def test_missing_columns_are_named() -> None:
     empty = pd.DataFrame({"title_id": [], "region": [], "hours": []})
     with pytest.raises(ValueError, match="forecast lacks column"):
         appliance_demand(pd.DataFrame({"title_id": []}), empty, empty, empty, {}, DAY)
+
+
+def test_a_tail_title_seen_once_is_shrunk_towards_the_appliance_share_of_its_class() -> None:
+    forecast = pd.DataFrame({"title_id": ["A", "D"], "region": ["r1", "r1"], "forecast_hours": [10.0, 1.0]})
+    # oca1 served 6 of A's 10 regional hours and D's only hour: 7 of the class's 11 hours.
+    traffic = pd.DataFrame(
+        {"oca_id": ["oca1", "oca1", "oca2"], "title_id": ["A", "D", "A"], "hours": [6.0, 1.0, 4.0],
+         "bytes": [6e9, 1e9, 4e9]}
+    )  # fmt: skip
+    regional = pd.DataFrame({"title_id": ["A", "D"], "region": ["r1", "r1"], "hours": [10.0, 1.0]})
+    appliances = pd.DataFrame({"oca_id": ["oca1", "oca2"], "region": ["r1", "r1"]})
+
+    def share(pseudo_hours: float) -> pd.Series:
+        out = appliance_demand(forecast, traffic, regional, appliances, {}, DAY, pseudo_hours)
+        return out.set_index(["oca_id", "title_id"])["share"]
+
+    # 2 pseudo-hours: (1 + 2 × 7/11) / (1 + 2); the fill job's 40: (1 + 40 × 7/11) / (1 + 40).
+    assert share(2.0)[("oca1", "D")] == pytest.approx((1 + 2 * 7 / 11) / 3)
+    assert share(40.0)[("oca1", "D")] == pytest.approx((1 + 40 * 7 / 11) / 41)
+    assert share(40.0)[("oca2", "D")] == pytest.approx(40 * 4 / 11 / 41)
+
+
+def test_fill_options_default_shrinkage_and_validation() -> None:
+    assert FillOptions().share_pseudo_hours == 40.0
+    with pytest.raises(ValueError, match="share_pseudo_hours"):
+        FillOptions(share_pseudo_hours=-1)

@@ -241,6 +241,17 @@ class QoeAggregator:
         self._slot_partition = np.zeros(8, np.int32)
         self._slot_window = np.zeros(8, np.int64)
 
+    @staticmethod
+    def warm_up() -> None:
+        """Load (or compile, in a fresh environment) the compiled accumulation for the types `add`
+        passes, so the first batch does not pay for it."""
+        _accumulate(
+            np.zeros((1, 1, _COLUMNS), np.int64),
+            np.zeros(1, np.int64),
+            np.zeros(1, np.int32),
+            np.zeros((1, _COLUMNS), np.int64),
+        )
+
     @property
     def columns(self) -> tuple[str, ...]:
         """The event columns `add` reads."""

@@ -334,6 +334,7 @@ class QoeJob:
         serde.decode_batch([], self.columns)
         warm_up()
         bins_to_bytes(np.array([0, 1]), np.array([1], np.int32), np.array([1.0]))
+        QoeAggregator.warm_up()
 
     # -- runtime callbacks ---------------------------------------------------------------------
     def assigned(self, partitions: list[int]) -> dict[int, int | None]:

@@ -1,15 +1,15 @@
 """The `demand_forecast` nightly job: daily watch hours per title × region → forecasts in Spark.
 
-For run date D the job reads `history_days` (56) days of `sessions` up to and including D
-(published days, plus D from this run's staged output), sums playing time (watch time, as
-engagement_daily counts it) to hours per title × region × session date in Spark, and forecasts
-each series for D+1 … D+14 with `batch.forecast` inside a grouped pandas UDF
-(`groupBy(title_id).applyInPandas`: one call per title, with its series in every region), so the
-work spreads over the executors with the number of titles. What every series shares is computed first from small aggregates on the
-driver and shipped with the UDF: the weekly profile of each region (from the region's daily
-totals) and the launch-curve priors (from the titles launched inside the history, per the
-catalogue's release calendar). Titles due for release inside the horizon get a series of their
-own in every region with no history, which the launch prior forecasts (cold start).
+For run date D the job reads `history_days` (56) days of `sessions` up to and including D (published
+days, plus D from this run's staged output), sums playing time (watch time, as engagement_daily
+counts it) to hours per title × region × session date in Spark, and forecasts each series for D+1 …
+D+14 with `batch.forecast` inside a grouped pandas UDF (`groupBy(title_id).applyInPandas`: one call
+per title, with its series in every region), so the work spreads over the executors with the number
+of titles. What every series shares is computed first from small aggregates on the driver and
+shipped with the UDF: the weekly profile of each region (from the region's daily totals) and the
+launch-curve priors (from the titles launched inside the history, per the catalogue's release
+calendar). Titles due for release inside the horizon get a series of their own in every region with
+no history, which the launch prior forecasts (cold start).
 
 Without a published catalogue (`batch.catalogue`) the job still forecasts every series, with no
 launch priors and no releases ahead, and says so in its facts (`catalogue`).

@@ -9,7 +9,8 @@
    Sessions still playing at "now" are cut there: their later events have not happened yet.
 4. **Watch**: wait until the lander has landed every live event (counted in the lake files, never
    from consumer lag), the QoE job has counted every live attempt, and the alert on that OCA has
-   fired and resolved.
+   fired, then resolved — or is reported still firing when the replayed minutes after the incident
+   never turn clear enough, which the random traffic of a small appliance sometimes does.
 5. **Nightly**: the stream workers stop (DuckDB admits one writing process), then the nightly Spark
    run: `sessions` for every history day (the forecast's demand history), then every nightly job
    for yesterday — sessions, engagement, A/B readouts, demand forecast and fill plan — each staged,
@@ -176,7 +177,10 @@ def _send_live(settings: Settings, table: pa.Table) -> RunStats:
     return stats
 
 
-def _alert_on(settings: Settings, incident: Incident) -> tuple[dict[str, Any] | None, str]:
+def _alert_on(
+    settings: Settings, incident: Incident, states: tuple[str, ...] = ("resolved",)
+) -> tuple[dict[str, Any] | None, str]:
+    """The newest alert on the incident's slice in one of `states` (None yet), and a status line."""
     target = f"{incident.dimension}={incident.value}"
 
     def rows(wh: Warehouse) -> list[dict[str, Any]]:
@@ -185,10 +189,33 @@ def _alert_on(settings: Settings, incident: Incident) -> tuple[dict[str, Any] | 
         ).to_pylist()
 
     found = _read(settings, rows, [])
-    resolved = [r for r in found if r["state"] == "resolved"]
-    if resolved:
-        return resolved[-1], "resolved"
+    matching = [r for r in found if r["state"] in states]
+    if matching:
+        return matching[-1], matching[-1]["state"]
     return None, (f"{found[-1]['state']} on {target}" if found else f"no alert on {target} yet")
+
+
+def _watch_alert(
+    settings: Settings, console: Console, stack: LocalStack, incident: Incident, resolve_wait_s: float = 90
+) -> dict[str, Any]:
+    """Wait for the alert on the incident's slice to fire (an error if it never does), then for
+    it to resolve. It resolves once enough windows after the incident are clear again; whether the
+    replayed minutes after the incident hold that many is up to the simulated traffic (stalls of a
+    small appliance stay noisy for a while), so an alert still firing when the last replayed
+    window has been judged is reported as such, not as a failure."""
+    alert = _wait(stack, console, "alert", 240, lambda: _alert_on(settings, incident, ("firing", "resolved")))
+    if alert["state"] != "resolved":
+        deadline = time.monotonic() + resolve_wait_s  # the app judges the last windows within its grace
+        with console.status("alert: firing, waiting for it to resolve"):
+            while time.monotonic() < deadline:
+                stack.check()
+                resolved, _ = _alert_on(settings, incident)
+                if resolved:
+                    return resolved
+                time.sleep(1)
+        alert, _ = _alert_on(settings, incident, ("firing", "resolved"))
+        assert alert is not None
+    return alert
 
 
 def _print_table(console: Console, title: str, result: pa.Table) -> None:
@@ -301,11 +328,16 @@ def run_demo(settings: Settings, plan: DemoPlan | None = None, *, serve: bool = 
         result.history_events = _history(settings, plan, console, today_ms)
         live, incident = _live(settings, plan, console, stack, now_ms)
         result.live_events, result.incident = live.events, incident
-        alert = _wait(stack, console, "alert", 240, lambda: _alert_on(settings, incident))
+        alert = _watch_alert(settings, console, stack, incident)
         result.alert = alert
+        ended = (
+            f"resolved {_hhmm(alert['ended_at'])}"
+            if alert["state"] == "resolved"
+            else "still firing at the end of the replay (the minutes after the incident were not clear yet)"
+        )
         console.print(
-            f"alert: {alert['rule']} on {alert['slice']} fired {_hhmm(alert['fired_at'])}, resolved "
-            f"{_hhmm(alert['ended_at'])} (incident {_hhmm(incident.start_ms)}–{_hhmm(incident.end_ms)})"
+            f"alert: {alert['rule']} on {alert['slice']} fired {_hhmm(alert['fired_at'])}, {ended} "
+            f"(incident {_hhmm(incident.start_ms)}–{_hhmm(incident.end_ms)})"
         )
 
         for name in STREAM_WORKERS:

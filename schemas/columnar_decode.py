@@ -639,4 +639,7 @@ def warm_up() -> None:
         bytes([0, 0, 0, 0, 1, 4, 0xC3, 0xA9, 2, 2, 0x61, 2, 0x62, 0]), dtype=np.uint8
     )  # "é", {"a": "b"}
     one = np.zeros(1, dtype=np.int64)
-    decode_messages(leaves, OpTable(leaves), data, one, one + len(data), np.zeros(1, dtype=np.uint8), 1)
+    for wanted in (None, (False, False)):  # the full decode, and the checks of a projection
+        decode_messages(
+            leaves, OpTable(leaves), data, one, one + len(data), np.zeros(1, dtype=np.uint8), 1, wanted
+        )

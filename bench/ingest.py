@@ -12,7 +12,6 @@ Steps, on a private embedded stack with 1M simulated events (PLAYPULSE_BENCH_SCA
 
 from __future__ import annotations
 
-import gc
 import time
 
 import pyarrow as pa
@@ -27,7 +26,7 @@ from schemas.registry import RegistryClient, event_serde
 from schemas.serde import AvroSerde
 from schemas.topics import EVENTS
 from streaming.lander import Lander
-from streaming.runtime import THROUGHPUT_CONSUMER_CONFIG, Runtime
+from streaming.runtime import THROUGHPUT_CONSUMER_CONFIG, Runtime, collector_paused, frozen_heap
 
 
 def _simulate(events: int) -> pa.Table:
@@ -48,23 +47,21 @@ def _consume_all(settings: Settings, group: str, events: int, serde: AvroSerde |
     )
     consumer.subscribe([EVENTS.name])
     seen, first = 0, None
-    gc.freeze()  # as the jobs' runtime does: the collector runs between batches, over what they made
-    while seen < events:
-        gc.disable()
-        messages = consumer.consume(10_000, timeout=1.0)
-        if messages and first is None:
-            first = time.perf_counter()
-        if serde is None:
-            seen += sum(1 for m in messages if m.error() is None)
-        else:
-            decode = serde.decode
-            for message in messages:
-                if message.error() is None:
-                    decode(message.value())
-                    seen += 1
-        gc.enable()
+    with frozen_heap():  # the collector as the jobs' runtime runs it: between batches
+        while seen < events:
+            with collector_paused():
+                messages = consumer.consume(10_000, timeout=1.0)
+                if messages and first is None:
+                    first = time.perf_counter()
+                if serde is None:
+                    seen += sum(1 for m in messages if m.error() is None)
+                else:
+                    decode = serde.decode
+                    for message in messages:
+                        if message.error() is None:
+                            decode(message.value())
+                            seen += 1
     elapsed = time.perf_counter() - (first or time.perf_counter())
-    gc.unfreeze()
     consumer.close()
     return elapsed
 

@@ -28,6 +28,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +116,17 @@ def _read(settings: Settings, action: Callable[[Warehouse], Any], default: Any) 
         return default
 
 
-def _wait(stack: LocalStack, console: Console, what: str, timeout_s: float, probe: Callable[[], Any]) -> Any:
-    """Poll `probe` until it returns something true; it returns (value, status line)."""
+def _wait(
+    stack: LocalStack,
+    console: Console,
+    what: str,
+    timeout_s: float,
+    probe: Callable[[], Any],
+    *,
+    required: bool = True,
+) -> Any:
+    """Poll `probe` until it returns something true; it returns (value, status line). After
+    `timeout_s`: an error, or None when not `required`."""
     deadline = time.monotonic() + timeout_s
     with console.status(what) as status:
         while True:
@@ -125,6 +135,8 @@ def _wait(stack: LocalStack, console: Console, what: str, timeout_s: float, prob
             if value:
                 return value
             if time.monotonic() > deadline:
+                if not required:
+                    return None
                 raise RuntimeError(f"{what}: not done after {timeout_s:.0f} s ({line})")
             status.update(f"{what}: {line}")
             time.sleep(1)
@@ -203,19 +215,14 @@ def _watch_alert(
     replayed minutes after the incident hold that many is up to the simulated traffic (stalls of a
     small appliance stay noisy for a while), so an alert still firing when the last replayed
     window has been judged is reported as such, not as a failure."""
-    alert = _wait(stack, console, "alert", 240, lambda: _alert_on(settings, incident, ("firing", "resolved")))
-    if alert["state"] != "resolved":
-        deadline = time.monotonic() + resolve_wait_s  # the app judges the last windows within its grace
-        with console.status("alert: firing, waiting for it to resolve"):
-            while time.monotonic() < deadline:
-                stack.check()
-                resolved, _ = _alert_on(settings, incident)
-                if resolved:
-                    return resolved
-                time.sleep(1)
-        alert, _ = _alert_on(settings, incident, ("firing", "resolved"))
-        assert alert is not None
-    return alert
+    fired = ("firing", "resolved")
+    alert = _wait(stack, console, "alert", 240, lambda: _alert_on(settings, incident, fired))
+    if alert["state"] == "resolved":
+        return alert
+    # The app judges the last windows within its grace (20 s) of the replay's end.
+    resolved = partial(_alert_on, settings, incident)  # only a resolved alert ends the wait
+    found = _wait(stack, console, "alert resolving", resolve_wait_s, resolved, required=False)
+    return found or _alert_on(settings, incident, fired)[0]
 
 
 def _print_table(console: Console, title: str, result: pa.Table) -> None:

@@ -474,10 +474,16 @@ def decode_messages(
         zip(leaves, ops.slots, ops.present_slots, wanted, strict=True)
     ):
         validity = present[present_slot, :out] if present_slot >= 0 else None
-        if not keep:
-            _check_unwanted(leaf, slot, index, data, str_start, str_len, out, map_count,
-                            (key_start, key_len, item_start, item_len), map_fill,
-                            invalid, status, err_op, source_row)  # fmt: skip
+        if not keep:  # not built, but checked: UTF-8 where it lies (other kinds were checked parsing)
+            if leaf.kind is Kind.STRING:
+                bad = _invalid_utf8_at(data, str_start[slot], str_len[slot], out)
+                _flag(invalid, bad, status, err_op, source_row, index)
+            elif leaf.kind is Kind.MAP:
+                fill = int(map_fill[slot])
+                bad = _invalid_utf8_at(data, key_start[slot], key_len[slot], fill)
+                bad |= _invalid_utf8_at(data, item_start[slot], item_len[slot], fill)
+                bad = _rows_of_entries(bad, map_count[slot, :out])
+                _flag(invalid, bad, status, err_op, source_row, index)
         elif leaf.kind in (Kind.STRING, Kind.BYTES):
             text, offsets = strings[slot]
             if leaf.kind is Kind.STRING:
@@ -501,10 +507,7 @@ def decode_messages(
             counts = map_count[slot, :out]
             for text, offsets in pairs:
                 if _non_ascii(text):
-                    bad_rows = np.zeros(out, dtype=bool)
-                    np.logical_or.at(
-                        bad_rows, np.repeat(np.arange(out), counts), _invalid_utf8(text, offsets)
-                    )
+                    bad_rows = _rows_of_entries(_invalid_utf8(text, offsets), counts)
                     _flag(invalid, bad_rows, status, err_op, source_row, index)
             row_offsets = np.zeros(out + 1, dtype=np.int32)
             np.cumsum(counts, out=row_offsets[1:])
@@ -520,36 +523,12 @@ def decode_messages(
     return DecodedColumns(columns, rows, status, err_op, err_aux)
 
 
-def _check_unwanted(
-    leaf: Leaf,
-    slot: int,
-    index: int,
-    data: np.ndarray,
-    str_start: np.ndarray,
-    str_len: np.ndarray,
-    out: int,
-    map_count: np.ndarray,
-    entries: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    map_fill: np.ndarray,
-    invalid: np.ndarray,
-    status: np.ndarray,
-    err_op: np.ndarray,
-    source_row: np.ndarray,
-) -> None:
-    """The UTF-8 check of a leaf left out of a projection (other kinds were checked while parsed)."""
-    if leaf.kind is Kind.STRING:
-        bad = _invalid_utf8_at(data, str_start[slot], str_len[slot], out)
-        _flag(invalid, bad if bad.any() else None, status, err_op, source_row, index)
-    elif leaf.kind is Kind.MAP:
-        key_start, key_len, item_start, item_len = entries
-        fill = int(map_fill[slot])
-        bad_entries = _invalid_utf8_at(data, key_start[slot], key_len[slot], fill) | _invalid_utf8_at(
-            data, item_start[slot], item_len[slot], fill
-        )
-        if bad_entries.any():
-            bad_rows = np.zeros(out, dtype=bool)
-            np.logical_or.at(bad_rows, np.repeat(np.arange(out), map_count[slot, :out]), bad_entries)
-            _flag(invalid, bad_rows, status, err_op, source_row, index)
+def _rows_of_entries(bad_entries: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Which rows hold a bad map entry, from per-entry flags and each row's entry count."""
+    bad_rows = np.zeros(len(counts), dtype=bool)
+    if bad_entries.any():
+        np.logical_or.at(bad_rows, np.repeat(np.arange(len(counts)), counts), bad_entries)
+    return bad_rows
 
 
 def _gathered(

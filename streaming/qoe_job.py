@@ -222,8 +222,7 @@ class QoeOutput:
                 taken = len(self._queue)
                 queued = self._queue[:taken]
                 self._busy = True
-            tables = [rows for rows, _, _ in queued if rows.num_rows]
-            rows = pa.concat_tables(tables) if len(tables) > 1 else tables[0] if tables else queued[0][0]
+            rows = pa.concat_tables([rows for rows, _, _ in queued])
             checkpoints = {p: c for _, saved, _ in queued for p, c in saved.items()}
             try:
                 self.write(rows, checkpoints)

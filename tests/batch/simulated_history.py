@@ -35,26 +35,30 @@ _DIMENSIONS = (
 )
 
 
-def simulated_sessions(config: SimulationConfig) -> pa.Table:
-    """`sessions` rows (conformed to the table) of every session the simulator requests in its range."""
-    parts = [_sessions(pa.Table.from_batches([batch])) for batch in _session_batches(config)]
+def simulated_sessions(config: SimulationConfig, rows_per_cut: int = 1_000_000) -> pa.Table:
+    """`sessions` rows (conformed to the table) of every session the simulator requests in its range.
+
+    One row per session: events are grouped in tables of about `rows_per_cut` events cut at
+    session boundaries.
+    """
+    parts = [_sessions(table) for table in _session_tables(config, rows_per_cut)]
     return pa.concat_tables(parts) if parts else SESSIONS.arrow_schema.empty_table()
 
 
-def _session_batches(config: SimulationConfig):  # noqa: ANN202 - generator of record batches
-    """Event batches cut at session boundaries (a session's events never straddle two batches)."""
+def _session_tables(config: SimulationConfig, rows_per_cut: int):  # noqa: ANN202 - generator of tables
+    """Event tables cut at session boundaries: every session's events are in exactly one table."""
     pending: list[pa.RecordBatch] = []
-    for batch in Simulator(config).event_batches(batch_rows=262_144):
+    for batch in Simulator(config).event_batches(batch_rows=min(262_144, rows_per_cut)):
         pending.append(batch)
-        if sum(b.num_rows for b in pending) >= 1_000_000:
+        if sum(b.num_rows for b in pending) >= rows_per_cut:
             table = pa.Table.from_batches(pending)
             # Sessions whose PLAY_END is in this table are complete; the rest wait for the next one.
             ended = pc.unique(table.filter(pc.equal(table["event_type"], "PLAY_END"))["session_id"])
             done = pc.is_in(table["session_id"], ended)
-            yield from table.filter(done).to_batches()
+            yield table.filter(done)
             pending = table.filter(pc.invert(done)).to_batches()
     if pending:
-        yield from pa.Table.from_batches(pending).to_batches()
+        yield pa.Table.from_batches(pending)
 
 
 def _sessions(events: pa.Table) -> pa.Table:

@@ -51,6 +51,7 @@ __all__ = [
     "build_fill_plan",
     "fill_job",
     "plan_appliances",
+    "plan_candidates",
     "release_dates",
 ]
 
@@ -202,7 +203,7 @@ def build_fill_plan(ctx: JobContext, options: FillOptions | None = None) -> JobO
     due = {t: d.isoformat() for t, d in recent.items() if d == target}
     popularity = regional.groupby("title_id")["hours"].sum()
     released_by = _day_ms(target + dt.timedelta(days=1))
-    candidates = _candidates(demand, held, catalogue, due, commissioning, popularity, released_by)
+    candidates = plan_candidates(demand, held, catalogue, due, commissioning, popularity, released_by)
     appliances = _appliances_with_rows(candidates)
     if candidates.empty:
         rows = spark.createDataFrame([], _PLAN_SCHEMA)
@@ -219,7 +220,7 @@ def build_fill_plan(ctx: JobContext, options: FillOptions | None = None) -> JobO
     return JobOutput(rows, facts)
 
 
-def _candidates(
+def plan_candidates(
     demand: pd.DataFrame,
     held: pd.DataFrame,
     catalogue: catalogue_mod.Catalogue,

@@ -27,11 +27,23 @@ days' worth), half of the bytes were titles requested once that day, and the ora
 mostly which tail titles happened to be asked for. The oracle, offload and the scoring are
 unchanged by this choice.
 
+What no forecast can do, measured (`batch.fill_bounds`). Requests of a title on an appliance are
+Poisson in the simulator, so part of the oracle's lead is which tail titles a day happens to ask
+for. Each night the fill job's planner is also fed the simulator's true mean bytes per appliance ×
+title (`ExpectedDemandArm`, its own holdings night to night): oracle − that plan is chance, that
+plan − the job's plan is what the forecast costs. Both plans are then also scored on days of
+requests drawn from the simulator's means at `TRAFFIC_MULTIPLES` × the simulated traffic, against
+the oracle from the same holdings: at 1× a second sample of the day (it checks the draws against
+the replayed sessions), above it how the gap closes when each appliance serves more requests than
+this machine can simulate (the plans are not refitted on the denser history).
+
 Figures: backtest MASE (median and mean per series) and MAE ÷ seasonal-naive MAE pooled over series
 (target < 1); offload of plan, LRU and oracle over all scored days (bytes-weighted) and per day,
 with plan − LRU and oracle − plan in points; traffic density (sessions, titles and bytes per
 appliance and day), the oracle's lead split into titles requested once and more often that day,
-how often disk and fill budget bind; mean seconds per night of each job.
+how often disk and fill budget bind; the plan fed the true means and its oracle
+(`offload_expected_demand_*`, `expected_plan_minus_plan_pts`, `oracle_minus_expected_plan_pts`) and
+both plans at each traffic multiple (`by_traffic_multiple`); mean seconds per night of each job.
 """
 
 from __future__ import annotations
@@ -44,18 +56,23 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 from rich.console import Console
 
 from batch import catalogue as catalogue_mod
 from batch.cache_sim import CacheResult, LruCache
 from batch.demand import demand_job
+from batch.fill_bounds import RequestBytes, draw_bytes, expected_demand, holdings, score_static
 from batch.fill_evaluation import evaluate_plan, load_plan, load_requests, warm_lru
-from batch.fill_job import FillOptions, fill_job
+from batch.fill_job import FillOptions, fill_job, plan_appliances, plan_candidates, release_dates
 from batch.runner import run_date
 from bench.common import scaled, write_results
 from ingest.simulator import DEFAULT_START_MS, SimulationConfig, World
+from ingest.simulator.expected import expected_requests
+from ingest.simulator.model import Model
 from playpulse.config import load_settings
 from playpulse.resources import open_configured_warehouse
 from warehouse.tables import SESSIONS
@@ -68,6 +85,91 @@ DISK_SCALE = 0.05
 WARMUP_DAYS = HISTORY_DAYS
 USERS = 100_000
 TITLES = 1_500
+#: Multiples of the simulated day's traffic the plans are also scored on (requests drawn from the
+#: simulator's means, `batch.fill_bounds`).
+TRAFFIC_MULTIPLES = (1, 4, 16)
+_DAY_MS = 86_400_000
+
+
+class ExpectedDemandArm:
+    """The fill planner fed the simulator's true mean bytes per appliance × title (`batch.fill_bounds`).
+
+    Keeps its own holdings from night to night (its first night is an initial load, like the job's),
+    and draws days of requests at multiples of the simulated traffic.
+    """
+
+    def __init__(
+        self, config: SimulationConfig, catalogue: catalogue_mod.Catalogue, sessions: pa.Table, last: dt.date
+    ) -> None:
+        world = World(config)
+        self.model = Model(config, world)
+        self.catalogue = catalogue
+        self.oca_ids = list(world.oca_ids)
+        self.title_ids = [str(t) for t in world.title_ids.to_pylist()]
+        self.regions = dict(zip(catalogue.appliances["oca_id"], catalogue.appliances["region"], strict=True))
+        self.sizes = dict(
+            zip(catalogue.titles["title_id"].astype(str), catalogue.titles["size_bytes"], strict=True)
+        )
+        self.releases = release_dates(catalogue)
+        # Bytes of a played request and the share of requests that play, from the history up to `last`.
+        served = sessions.filter(
+            pc.and_(pc.less_equal(sessions["session_date"], last), pc.is_valid(sessions["oca_id"]))
+        )
+        played = served.filter(
+            pc.and_(pc.greater(served["playing_ms"], 0), pc.is_valid(served["avg_bitrate_kbps"]))
+        )
+        self.played_share = played.num_rows / served.num_rows
+        frame = pd.DataFrame(
+            {
+                "content_duration_ms": played["content_duration_ms"].to_numpy(),
+                "bytes": played["playing_ms"].to_numpy() * played["avg_bitrate_kbps"].to_numpy() / 8,
+            }
+        )
+        durations = catalogue.titles.set_index("title_id").loc[self.title_ids, "duration_ms"].to_numpy()
+        self.request_bytes = RequestBytes.fit(frame, durations)
+        self.held: pd.DataFrame | None = None
+
+    def means(self, day: dt.date) -> np.ndarray:
+        """Expected requests per appliance × title on `day`."""
+        start = _day_ms(day)
+        return expected_requests(self.model, start, start + _DAY_MS)
+
+    def plan(self, night: dt.date, means: np.ndarray) -> pd.DataFrame:
+        """Tonight's plan rows, planned exactly as the fill job plans, on the true means."""
+        served = night + dt.timedelta(days=1)
+        demand = expected_demand(
+            means, self.played_share, self.request_bytes, self.oca_ids, self.title_ids, self.regions
+        )
+        due = {t: d.isoformat() for t, d in self.releases.items() if d == served}
+        popularity = pd.Series(means.sum(axis=0), index=self.title_ids)
+        held = self.held if self.held is not None else pd.DataFrame({"oca_id": [], "title_id": []})
+        commissioning = set(self.catalogue.appliances["oca_id"]) if self.held is None else set()
+        candidates = plan_candidates(
+            demand, held, self.catalogue, due, commissioning, popularity, _day_ms(served) + _DAY_MS
+        )
+        rows = plan_appliances(candidates, due)
+        self.held = rows[rows["action"].isin(["hold", "fill"])][["oca_id", "title_id"]]
+        return rows
+
+    def draws(
+        self, means: np.ndarray, plans: dict[str, pd.DataFrame], rng: np.random.Generator
+    ) -> dict[int, dict[str, tuple[CacheResult, CacheResult]]]:
+        """Per traffic multiple, per plan: (plan, oracle from its holdings) on one drawn day."""
+        kept = {name: holdings(rows) for name, rows in plans.items()}
+        out: dict[int, dict[str, tuple[CacheResult, CacheResult]]] = {}
+        for multiple in TRAFFIC_MULTIPLES:
+            day = draw_bytes(means, self.played_share, self.request_bytes, multiple, rng)
+            out[multiple] = {
+                name: score_static(
+                    day, stored, held, self.catalogue.appliances, self.oca_ids, self.title_ids, self.sizes
+                )
+                for name, (stored, held) in kept.items()
+            }
+        return out
+
+
+def _day_ms(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def main() -> None:
@@ -99,6 +201,12 @@ def main() -> None:
             nights = [
                 first + dt.timedelta(days=HISTORY_DAYS - 1 + n) for n in range(COMMISSIONING_NIGHTS + NIGHTS)
             ]
+            expected_arm = ExpectedDemandArm(config, scaled_catalogue, sessions, nights[0])
+            expected_totals = {"plan": CacheResult(), "oracle": CacheResult()}
+            drawn: dict[int, dict[str, list[CacheResult]]] = {
+                k: {name: [CacheResult()] * 2 for name in ("plan", "expected")} for k in TRAFFIC_MULTIPLES
+            }
+            rng = np.random.default_rng(config.seed)
             lru: dict[str, LruCache] = {}
             for k in range(WARMUP_DAYS, 0, -1):
                 warm = load_requests(wh, nights[0] - dt.timedelta(days=k - 1))
@@ -116,9 +224,10 @@ def main() -> None:
                 for job in report.jobs:
                     timings[job.job].append(job.seconds)
                 served = night + dt.timedelta(days=1)
-                evaluation = evaluate_plan(
-                    load_plan(wh, night), load_requests(wh, served), scaled_catalogue, served, lru=lru
-                )
+                plan_rows, requests = load_plan(wh, night), load_requests(wh, served)
+                evaluation = evaluate_plan(plan_rows, requests, scaled_catalogue, served, lru=lru)
+                means = expected_arm.means(served)
+                expected_rows = expected_arm.plan(night, means)
                 if index < COMMISSIONING_NIGHTS:
                     # Replayed so LRU's disk stays in step; reported apart, not in the scored figures.
                     commissioning.append(
@@ -131,6 +240,20 @@ def main() -> None:
                     )
                     console.log(f"{served} (commissioning night, not scored): {commissioning[-1]}")
                     continue
+                expected = evaluate_plan(expected_rows, requests, scaled_catalogue, served)
+                expected_totals = {
+                    "plan": expected_totals["plan"] + expected.plan,
+                    "oracle": expected_totals["oracle"] + expected.oracle,
+                }
+                for k, scores in expected_arm.draws(
+                    means, {"plan": plan_rows, "expected": expected_rows}, rng
+                ).items():
+                    for name, pair in scores.items():
+                        drawn[k][name] = [a + b for a, b in zip(drawn[k][name], pair, strict=True)]
+                console.log(
+                    f"{served}: plan fed the true means {expected.plan.offload:.4f} "
+                    f"(its oracle {expected.oracle.offload:.4f})"
+                )
                 totals = {
                     "plan": totals["plan"] + evaluation.plan,
                     "lru": totals["lru"] + evaluation.lru,
@@ -200,6 +323,31 @@ def main() -> None:
                 "ratio_plan_vs_lru": round(totals["plan"].offload / totals["lru"].offload, 3)
                 if totals["lru"].offload
                 else None,
+                # The plan fed the simulator's true means: the best any forecast can do in expectation.
+                "offload_expected_demand_plan": round(expected_totals["plan"].offload, 4),
+                "offload_expected_demand_oracle": round(expected_totals["oracle"].offload, 4),
+                "expected_plan_minus_plan_pts": round(
+                    100 * (expected_totals["plan"].offload - totals["plan"].offload), 2
+                ),
+                "oracle_minus_expected_plan_pts": round(
+                    100 * (expected_totals["oracle"].offload - expected_totals["plan"].offload), 2
+                ),
+                "by_traffic_multiple": [
+                    {
+                        "multiple": k,
+                        "plan": round(v["plan"][0].offload, 4),
+                        "oracle": round(v["plan"][1].offload, 4),
+                        "oracle_minus_plan_pts": round(
+                            100 * (v["plan"][1].offload - v["plan"][0].offload), 2
+                        ),
+                        "expected_demand_plan": round(v["expected"][0].offload, 4),
+                        "expected_demand_oracle": round(v["expected"][1].offload, 4),
+                        "oracle_minus_expected_plan_pts": round(
+                            100 * (v["expected"][1].offload - v["expected"][0].offload), 2
+                        ),
+                    }
+                    for k, v in drawn.items()
+                ],
                 "offload_per_day": per_day,
                 "commissioning_nights": commissioning,
                 **gap,

@@ -107,10 +107,16 @@ def test_launch_prior_is_the_mean_curve_of_past_launches_and_cold_starts_a_relea
     priors = launch_priors(history, releases, {"r": WEEK}, RUN, START, config)
     prior = priors[("r", "movie")]
     assert prior.launches == 6
-    expected = 10.0 * (1 + 5 * np.exp(-np.arange(config.prior_length) / 5))
-    # Days every launch has been out for: exactly their mean; later days from the older launches only.
-    np.testing.assert_allclose(prior.curve[:19], expected[:19], rtol=0.01)
-    np.testing.assert_allclose(prior.curve[19:], expected[19:], rtol=0.05)
+    shape = 1 + 5 * np.exp(-np.arange(config.prior_length) / 5)
+    # Day d of the curve: the mean of the launches out for more than d days (launch i has been out
+    # 39 − 4i days), every launch on the first 19; beyond the oldest launch, its last level held.
+    out_for = np.array([(RUN - (START + dt.timedelta(days=3 + 4 * i))).days + 1 for i in range(6)])
+    last = out_for.max() - 1
+    expected = np.array(
+        [np.mean(np.array(amps)[out_for > min(d, last)]) * shape[min(d, last)] for d in range(len(shape))]
+    )
+    np.testing.assert_allclose(prior.curve[:19], 10.0 * shape[:19], rtol=0.01)
+    np.testing.assert_allclose(prior.curve, expected, rtol=0.01)
     assert prior.low < 1 < prior.high
 
     # A title due tomorrow: no history, forecast from the prior, zero before its release day.
@@ -133,6 +139,27 @@ def test_launch_prior_is_the_mean_curve_of_past_launches_and_cold_starts_a_relea
     prior_only = 10.0 * (1 + 5 * np.exp(-np.arange(2, 16) / 5)) * _season(hot.dates)
     assert np.abs(hot.mean - truth).sum() < np.abs(prior_only - truth).sum()
     assert hot.mean[0] > prior_only[0] * 1.5
+
+
+def test_a_launch_weeks_old_follows_the_launch_curve_at_its_own_level() -> None:
+    history, releases = _launch_history([8.0, 10.0, 12.0, 10.0, 9.0, 11.0], ["movie"] * 6)
+    config = ForecastConfig(launch_days=28)
+    priors = launch_priors(history, releases, {"r": WEEK}, RUN, START, config)
+    release = RUN - dt.timedelta(days=19)  # 20 days out, 2.5 times the average launch
+    days = _days(release, RUN)
+    rng = np.random.default_rng(2)
+    hours = (
+        25.0 * (1 + 5 * np.exp(-np.arange(len(days)) / 5)) * _season(days) * rng.normal(1, 0.05, len(days))
+    )
+    context = _context(priors=priors, releases=releases, config=config)
+    result = forecast_series(np.array(days), hours, "r", context, (release, "movie"))
+    assert result.model == "launch_prior"
+    truth = 25.0 * (1 + 5 * np.exp(-np.arange(20, 34) / 5)) * _season(result.dates)
+    np.testing.assert_allclose(result.mean, truth, rtol=0.15)
+    # Backtested like every other series: the last week forecast from the weeks before it.
+    assert result.backtest is not None and result.backtest.mase is not None
+    assert result.backtest.mase < 1
+    assert result.backtest.abs_error < result.backtest.snaive_abs_error
 
 
 def test_sparse_series_use_smoothing_and_stay_non_negative() -> None:

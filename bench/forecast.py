@@ -20,8 +20,8 @@ Sizes, and why. Appliance disks and fill rates are scaled by `DISK_SCALE` (0.05:
 flash 0.1–0.4 TB, fill budgets 324 / 81 GB a night) because the simulated catalogue (~20 TB) fits on
 every real-sized storage appliance, where every policy would reach ~100%. The members are sized so
 each appliance's traffic is in proportion to that disk: with 100,000 members an appliance serves
-~900 sessions (~0.9 TB, ~270 distinct titles) a day, a few days' worth fill its disk, and a
-night's fill carries about a third of a day's traffic. With 5,000 members (the earlier default)
+~900 sessions (~1.5 TB, ~270 distinct titles) a day, a few days' worth fill its disk, and a
+night's fill carries about a fifth of a day's traffic. With 5,000 members (the earlier default)
 an appliance saw ~46 sessions a day (65 GB: its disk held 55 days of traffic, its fill window 5
 days' worth), half of the bytes were titles requested once that day, and the oracle's lead was
 mostly which tail titles happened to be asked for. The oracle, offload and the scoring are

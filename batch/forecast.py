@@ -39,11 +39,11 @@ Model, per series of daily watch hours `y` (history through `run_date`, forecast
 
 **Backtest** (every series with at least `backtest_days + 7` days): the same model type is fitted on
 all but the last `backtest_days` days and forecasts them (a launch: its curve scaled by the days
-before them; the curve itself comes from all launches up to the run); `mase` = its mean absolute error ÷ the
-in-sample mean absolute error of the weekly seasonal naive (yₜ − yₜ₋₇) on the training span (below
-1 beats seasonal naive; None when that scale is 0), `smape` = 100/h Σ 2|f−a|/(|f|+|a|) in percent
-0–200 (a day with f = a = 0 counts 0). The seasonal naive's own errors on the same days are kept
-too, so a run can report MAE(model) ÷ MAE(seasonal naive) pooled over all series.
+before them; the curve itself comes from all launches up to the run); `mase` = its mean absolute
+error ÷ the in-sample mean absolute error of the weekly seasonal naive (yₜ − yₜ₋₇) on the training
+span (below 1 beats seasonal naive; None when that scale is 0), `smape` = 100/h Σ 2|f−a|/(|f|+|a|)
+in percent 0–200 (a day with f = a = 0 counts 0). The seasonal naive's own errors on the same days
+are kept too, so a run can report MAE(model) ÷ MAE(seasonal naive) pooled over all series.
 """
 
 from __future__ import annotations

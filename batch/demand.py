@@ -31,7 +31,7 @@ from pyspark.sql import types as T
 
 from batch import catalogue as catalogue_mod
 from batch.forecast import ForecastConfig, ForecastContext, forecast_group, launch_priors, weekly_profile
-from batch.jobs import Job, JobContext, JobOutput
+from batch.jobs import Job, JobContext, JobOutput, day_start_ms
 from warehouse.quality import demand_forecast as demand_quality
 from warehouse.tables import DEMAND_FORECAST, SESSIONS, Table
 
@@ -171,15 +171,11 @@ def _forecaster(context: ForecastContext) -> Callable[[pd.DataFrame], pd.DataFra
 def _releases(
     catalogue: catalogue_mod.Catalogue, first: dt.date, last: dt.date
 ) -> dict[str, tuple[dt.date, str]]:
-    start_ms = _day_ms(first)
-    end_ms = _day_ms(last + dt.timedelta(days=1))
+    start_ms = day_start_ms(first)
+    end_ms = day_start_ms(last + dt.timedelta(days=1))
     titles = catalogue.releases_between(start_ms, end_ms)
     days = pd.to_datetime(titles["release_ms"], unit="ms", utc=True).dt.date
     return {str(t): (d, str(k)) for t, d, k in zip(titles["title_id"], days, titles["kind"], strict=True)}
-
-
-def _day_ms(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def demand_job(config: ForecastConfig | None = None) -> Job:

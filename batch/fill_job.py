@@ -41,7 +41,7 @@ from batch import catalogue as catalogue_mod
 from batch.appliance_demand import NEW_RELEASE_DAYS, appliance_demand
 from batch.demand import recent_rows
 from batch.fill_plan import plan_fill
-from batch.jobs import Job, JobContext, JobOutput
+from batch.jobs import Job, JobContext, JobOutput, day_start_ms
 from warehouse.quality import oca_fill_plan as fill_quality
 from warehouse.tables import DEMAND_FORECAST, OCA_FILL_PLAN, SESSIONS
 
@@ -202,7 +202,7 @@ def build_fill_plan(ctx: JobContext, options: FillOptions | None = None) -> JobO
     )
     due = {t: d.isoformat() for t, d in recent.items() if d == target}
     popularity = regional.groupby("title_id")["hours"].sum()
-    released_by = _day_ms(target + dt.timedelta(days=1))
+    released_by = day_start_ms(target + dt.timedelta(days=1))
     candidates = plan_candidates(demand, held, catalogue, due, commissioning, popularity, released_by)
     appliances = _appliances_with_rows(candidates)
     if candidates.empty:
@@ -264,10 +264,6 @@ def _appliances_with_rows(candidates: pd.DataFrame) -> int:
     )
     active = candidates["held"] | (sized & (candidates["demand_bytes"] > 0)) | room
     return int(candidates.loc[active, "oca_id"].nunique())
-
-
-def _day_ms(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def fill_job(options: FillOptions | None = None) -> Job:

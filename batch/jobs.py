@@ -51,6 +51,7 @@ __all__ = [
     "Job",
     "JobContext",
     "JobOutput",
+    "day_start_ms",
     "LakeReader",
     "PublishedReader",
     "Suite",
@@ -162,3 +163,8 @@ def job_named(names: Sequence[str], jobs: Sequence[Job] | None = None) -> tuple[
     if unknown:
         raise ValueError(f"unknown nightly job(s) {', '.join(unknown)}; the jobs are {', '.join(known)}")
     return tuple(job for job in registry if job.name in names)
+
+
+def day_start_ms(day: dt.date) -> int:
+    """The start of a UTC day (a run date, a partition) in epoch milliseconds."""
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)

@@ -29,7 +29,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from batch.jobs import Job, JobContext, JobOutput
+from batch.jobs import Job, JobContext, JobOutput, day_start_ms
 from warehouse.quality import sessions as sessions_quality
 from warehouse.tables import SESSIONS
 
@@ -130,15 +130,16 @@ def build_sessions(ctx: JobContext) -> JobOutput:
     """The sessions of `ctx.run_date`, with raw-event counts for the suite."""
     day = ctx.run_date
     prev, nxt = day - dt.timedelta(days=1), day + dt.timedelta(days=1)
+    start_ms, end_ms = day_start_ms(day), day_start_ms(nxt)
     spill = SPILL_HOURS * 3_600_000
     # Sessions already playing before midnight belong to the previous date: only their ids are read.
     earlier = (
         ctx.events(prev)
-        .filter(F.col("event_ts_ms") >= F.lit(_ms(day) - spill))
+        .filter(F.col("event_ts_ms") >= F.lit(start_ms - spill))
         .select("session_id")
         .distinct()
     )
-    window = ctx.events(day, nxt).filter(F.col("event_ts_ms") < F.lit(_ms(nxt) + spill))
+    window = ctx.events(day, nxt).filter(F.col("event_ts_ms") < F.lit(end_ms + spill))
     window = window.join(earlier, "session_id", "left_anti")
     rows = sessionize(deduplicated(window), day)
     # The suite's reference counts come straight from the raw events (three columns, no sessionizing).
@@ -147,17 +148,13 @@ def build_sessions(ctx: JobContext) -> JobOutput:
         .groupBy("session_id")
         .agg(
             F.min("event_ts_ms").alias("first_ms"),
-            F.max(F.when(_is("PLAY_REQUEST") & (F.col("event_ts_ms") < _ms(nxt)), 1)).alias("requested"),
+            F.max(F.when(_is("PLAY_REQUEST") & (F.col("event_ts_ms") < end_ms), 1)).alias("requested"),
         )
-        .filter((F.col("first_ms") >= _ms(day)) & (F.col("first_ms") < _ms(nxt)))
+        .filter((F.col("first_ms") >= start_ms) & (F.col("first_ms") < end_ms))
     )
     counts = first_seen.agg(F.count("*").alias("raw_sessions"), F.count("requested").alias("raw_requests"))
     facts = counts.first().asDict()
     return JobOutput(rows, facts={k: int(v or 0) for k, v in facts.items()})
-
-
-def _ms(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 SESSIONS_JOB = Job("sessions", SESSIONS, build_sessions, sessions_quality.expectations)

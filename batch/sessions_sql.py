@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from batch.jobs import day_start_ms
 from batch.sessions import SPILL_HOURS
 from warehouse.lake import EVENTS_DIR
 from warehouse.tables import SESSIONS
@@ -23,10 +24,6 @@ from warehouse.tables import SESSIONS
 __all__ = ["sessionize_duckdb", "sessions_sql"]
 
 _HOUR_MS = 3_600_000
-
-
-def _day_ms(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def sessions_sql(files: list[str]) -> str:
@@ -115,8 +112,8 @@ def sessionize_duckdb(
         con.execute("SET TimeZone = 'UTC'")
         params = {
             "day": day,
-            "day_ms": _day_ms(day),
-            "next_ms": _day_ms(day + dt.timedelta(days=1)),
+            "day_ms": day_start_ms(day),
+            "next_ms": day_start_ms(day + dt.timedelta(days=1)),
             "spill_ms": SPILL_HOURS * _HOUR_MS,
         }
         table = con.sql(sessions_sql(files), params=params).to_arrow_table()

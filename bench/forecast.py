@@ -68,6 +68,7 @@ from batch.demand import demand_job
 from batch.fill_bounds import RequestBytes, draw_bytes, expected_demand, holdings, score_static
 from batch.fill_evaluation import evaluate_plan, load_plan, load_requests, warm_lru
 from batch.fill_job import FillOptions, fill_job, plan_appliances, plan_candidates, release_dates
+from batch.jobs import day_start_ms
 from batch.runner import run_date
 from bench.common import scaled, write_results
 from ingest.simulator import DEFAULT_START_MS, SimulationConfig, World
@@ -131,7 +132,7 @@ class ExpectedDemandArm:
 
     def means(self, day: dt.date) -> np.ndarray:
         """Expected requests per appliance × title on `day`."""
-        start = _day_ms(day)
+        start = day_start_ms(day)
         return expected_requests(self.model, start, start + _DAY_MS)
 
     def plan(self, night: dt.date, means: np.ndarray) -> pd.DataFrame:
@@ -145,7 +146,7 @@ class ExpectedDemandArm:
         held = self.held if self.held is not None else pd.DataFrame({"oca_id": [], "title_id": []})
         commissioning = set(self.catalogue.appliances["oca_id"]) if self.held is None else set()
         candidates = plan_candidates(
-            demand, held, self.catalogue, due, commissioning, popularity, _day_ms(served) + _DAY_MS
+            demand, held, self.catalogue, due, commissioning, popularity, day_start_ms(served) + _DAY_MS
         )
         rows = plan_appliances(candidates, due)
         self.held = rows[rows["action"].isin(["hold", "fill"])][["oca_id", "title_id"]]
@@ -166,10 +167,6 @@ class ExpectedDemandArm:
                 for name, (stored, held) in kept.items()
             }
         return out
-
-
-def _day_ms(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 def main() -> None:

@@ -157,6 +157,11 @@ class Catalogue:
         return t[(t["release_ms"] >= start_ms) & (t["release_ms"] < end_ms)].sort_values("release_ms")
 
     @property
+    def sizes(self) -> dict[str, int]:
+        """File-set bytes per title id."""
+        return dict(zip(self.titles["title_id"].astype(str), self.titles["size_bytes"], strict=True))
+
+    @property
     def catalogue_bytes(self) -> int:
         return int(self.titles["size_bytes"].sum())
 

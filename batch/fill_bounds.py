@@ -34,11 +34,9 @@ import numpy as np
 import pandas as pd
 
 from batch.cache_sim import CacheResult, oracle_titles
+from batch.fill_evaluation import fill_limits
 
-__all__ = ["RequestBytes", "draw_bytes", "expected_demand", "holdings", "score_static"]
-
-_STORED = ("hold", "fill")
-_HELD_BEFORE = ("hold", "evict")
+__all__ = ["RequestBytes", "draw_bytes", "expected_demand", "score_static"]
 
 
 @dataclass(frozen=True)
@@ -148,18 +146,9 @@ def score_static(
             continue
         actual = dict(zip(titles[asked], row[asked], strict=True))
         before = held.get(oca_id, set())
-        capacity = int(apps.at[oca_id, "capacity_bytes"])
-        budget = int(apps.at[oca_id, "fill_budget_bytes"]) if before else capacity
-        best = oracle_titles(actual, sizes, before, capacity, budget)
+        best = oracle_titles(actual, sizes, before, *fill_limits(apps, oca_id, before))
         mine = stored.get(oca_id, set())
         requested = float(row[asked].sum())
         plan = plan + CacheResult(0, 0, requested, float(sum(b for t, b in actual.items() if t in mine)))
         oracle = oracle + CacheResult(0, 0, requested, float(sum(b for t, b in actual.items() if t in best)))
     return plan, oracle
-
-
-def holdings(plan: pd.DataFrame) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """(stored after the fill, held before it) per appliance, from plan rows (oca_id, title_id, action)."""
-    stored = plan[plan["action"].isin(_STORED)].groupby("oca_id")["title_id"].agg(set).to_dict()
-    held = plan[plan["action"].isin(_HELD_BEFORE)].groupby("oca_id")["title_id"].agg(set).to_dict()
-    return stored, held

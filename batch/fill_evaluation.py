@@ -33,7 +33,15 @@ from batch.cache_sim import CacheResult, LruCache, oracle_titles, static_replay
 from batch.catalogue import Catalogue
 from warehouse.base import Warehouse
 
-__all__ = ["FillEvaluation", "evaluate_plan", "load_plan", "load_requests", "warm_lru"]
+__all__ = [
+    "FillEvaluation",
+    "evaluate_plan",
+    "fill_limits",
+    "holdings",
+    "load_plan",
+    "load_requests",
+    "warm_lru",
+]
 
 _STORED = ("hold", "fill")
 _HELD_BEFORE = ("hold", "evict")
@@ -72,12 +80,13 @@ def evaluate_plan(
     `plan` has oca_id, title_id, action (one appliance's rows or many). Appliances are those of the
     catalogue; requests to others are ignored.
     """
-    sizes = dict(zip(catalogue.titles["title_id"].astype(str), catalogue.titles["size_bytes"], strict=True))
+    sizes = catalogue.sizes
     apps = catalogue.appliances.set_index("oca_id")
     lru = {} if lru is None else lru
     ordered = requests.sort_values("started_at", kind="stable")
     by_app = dict(tuple(ordered.groupby("oca_id", sort=True)))
     plans = dict(tuple(plan.groupby("oca_id", sort=True)))
+    stored_by, held_by = holdings(plan)
     if warmup is not None:
         warm_lru(lru, warmup, catalogue)
     rows = []
@@ -87,17 +96,8 @@ def evaluate_plan(
         titles = group["title_id"].astype(str).tolist() if group is not None else []
         served = group["bytes"].astype(float).tolist() if group is not None else []
         rows_of = plans.get(oca_id)
-        stored = (
-            set(rows_of.loc[rows_of["action"].isin(_STORED), "title_id"]) if rows_of is not None else set()
-        )
-        held = (
-            set(rows_of.loc[rows_of["action"].isin(_HELD_BEFORE), "title_id"])
-            if rows_of is not None
-            else set()
-        )
-        capacity = int(apps.at[oca_id, "capacity_bytes"])
-        # An appliance that held nothing gets its initial load, as in the fill job (budget = disk).
-        budget = int(apps.at[oca_id, "fill_budget_bytes"]) if held else capacity
+        stored, held = stored_by.get(oca_id, set()), held_by.get(oca_id, set())
+        capacity, budget = fill_limits(apps, oca_id, held)
         actual = group.groupby("title_id")["bytes"].sum().to_dict() if group is not None else {}
         oracle_set = oracle_titles(actual, sizes, held, capacity, budget) if actual else set()
         cache = lru.setdefault(oca_id, LruCache(capacity, sizes))
@@ -142,13 +142,27 @@ def evaluate_plan(
     return FillEvaluation(day, pd.DataFrame(rows), totals["plan"], totals["lru"], totals["oracle"])
 
 
+def holdings(plan: pd.DataFrame) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(stored after the fill, held before it) per appliance, from plan rows (oca_id, title_id, action)."""
+    stored = plan[plan["action"].isin(_STORED)].groupby("oca_id")["title_id"].agg(set).to_dict()
+    held = plan[plan["action"].isin(_HELD_BEFORE)].groupby("oca_id")["title_id"].agg(set).to_dict()
+    return stored, held
+
+
+def fill_limits(appliances: pd.DataFrame, oca_id: str, held: set[str]) -> tuple[int, int]:
+    """(disk, fill budget) of an appliance tonight, from `appliances` indexed by oca_id. One that
+    held nothing gets its initial load, as in the fill job: budget = disk."""
+    capacity = int(appliances.at[oca_id, "capacity_bytes"])
+    return capacity, int(appliances.at[oca_id, "fill_budget_bytes"]) if held else capacity
+
+
 def _bytes_of(titles: set[str], sizes: dict[str, int]) -> int:
     return int(sum(sizes.get(t, 0) for t in titles))
 
 
 def warm_lru(lru: MutableMapping[str, LruCache], requests: pd.DataFrame, catalogue: Catalogue) -> None:
     """Replay `requests` into the LRU caches (created empty, of each appliance's disk, where missing)."""
-    sizes = dict(zip(catalogue.titles["title_id"].astype(str), catalogue.titles["size_bytes"], strict=True))
+    sizes = catalogue.sizes
     apps = catalogue.appliances.set_index("oca_id")
     for oca_id, group in requests.sort_values("started_at", kind="stable").groupby("oca_id"):
         if oca_id in apps.index:

@@ -65,8 +65,8 @@ from rich.console import Console
 from batch import catalogue as catalogue_mod
 from batch.cache_sim import CacheResult, LruCache
 from batch.demand import demand_job
-from batch.fill_bounds import RequestBytes, draw_bytes, expected_demand, holdings, score_static
-from batch.fill_evaluation import evaluate_plan, load_plan, load_requests, warm_lru
+from batch.fill_bounds import RequestBytes, draw_bytes, expected_demand, score_static
+from batch.fill_evaluation import evaluate_plan, holdings, load_plan, load_requests, warm_lru
 from batch.fill_job import FillOptions, fill_job, plan_appliances, plan_candidates, release_dates
 from batch.jobs import day_start_ms
 from batch.runner import run_date
@@ -108,9 +108,7 @@ class ExpectedDemandArm:
         self.oca_ids = list(world.oca_ids)
         self.title_ids = [str(t) for t in world.title_ids.to_pylist()]
         self.regions = dict(zip(catalogue.appliances["oca_id"], catalogue.appliances["region"], strict=True))
-        self.sizes = dict(
-            zip(catalogue.titles["title_id"].astype(str), catalogue.titles["size_bytes"], strict=True)
-        )
+        self.sizes = catalogue.sizes
         self.releases = release_dates(catalogue)
         # Bytes of a played request and the share of requests that play, from the history up to `last`.
         served = sessions.filter(

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch.fill_bounds import RequestBytes, draw_bytes, expected_demand, holdings, score_static
+from batch.fill_bounds import RequestBytes, draw_bytes, expected_demand, score_static
+from batch.fill_evaluation import holdings
 
 _GB = 10**9
 
